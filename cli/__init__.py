@@ -1,0 +1,458 @@
+"""The ``flask db`` command group.
+
+Each command parses its options, calls one function of the library and, where
+the library returns data, formats it. Errors are turned into one-line messages
+in one place, :meth:`MigrepoCommand.invoke`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+from flask.cli import AppGroup
+
+from migrepo import _commands
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class GroupOptions:
+    """The options given to the group itself, as in ``flask db -d DIR -x K=V upgrade``."""
+
+    directory: str | None = None
+    x_args: tuple[str, ...] = ()
+    show_traceback: bool = False
+
+
+def group_options() -> GroupOptions:
+    ctx = click.get_current_context()
+    found = ctx.meta.get("migrepo")
+    return found if isinstance(found, GroupOptions) else GroupOptions()
+
+
+def pick_directory(value: str | None) -> str | None:
+    """A command's ``-d`` wins over the group's, which wins over ``Migrate(directory=)``."""
+    return value if value is not None else group_options().directory
+
+
+def x_args(values: Sequence[str] = ()) -> list[str]:
+    """The group's ``-x`` values then the command's, each exactly once."""
+    return [*group_options().x_args, *values]
+
+
+# --- error translation -------------------------------------------------------
+
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[\w+.-]+://[^:/@\s]*:)[^@\s]*@")
+
+
+def mask_passwords(text: str) -> str:
+    """Hide the password of every URL in ``text``.
+
+    >>> mask_passwords("postgresql://app:s3cret@db/app")
+    'postgresql://app:***@db/app'
+    """
+    return _PASSWORD_IN_URL.sub(r"\g<head>***@", text)
+
+
+def describe(exc: BaseException, migrations: str | None = None) -> str:
+    """One line saying what went wrong.
+
+    For an error raised by code in the ``migrations`` directory (a revision
+    file or env.py), the line ends with that code's ``file:line``.
+    """
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    known = _known_error_types()
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        message = f"database error: {_first_line(str(exc.orig))}"
+    elif isinstance(exc, SQLAlchemyError):
+        message = f"database error: {_first_line(str(exc))}"
+    elif isinstance(exc, SyntaxError):
+        message = f"syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}"
+    elif isinstance(exc, known):
+        message = _first_line(str(exc))
+    else:
+        message = f"{type(exc).__name__}: {_first_line(str(exc))}"
+    if migrations is not None and not isinstance(exc, (*known, SyntaxError)):
+        where = _location_in(exc, migrations)
+        if where:
+            message = f"{message} (at {where})"
+    return mask_passwords(message)
+
+
+def _known_error_types() -> tuple[type[BaseException], ...]:
+    from alembic.util import CommandError
+
+    from migrepo.errors import MigrepoError
+
+    return (MigrepoError, CommandError)
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "(no message)"
+
+
+def _location_in(exc: BaseException, directory: str) -> str | None:
+    """``file:line`` of the innermost frame that ran a file inside ``directory``."""
+    root = os.path.join(os.path.abspath(directory), "")
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if os.path.abspath(frame.filename).startswith(root):
+            return f"{os.path.relpath(frame.filename)}:{frame.lineno}"
+    return None
+
+
+class MigrepoCommand(click.Command):
+    """A ``flask db`` subcommand: migrepo and Alembic errors become one line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from alembic.util import CommandError
+
+        from migrepo.errors import MigrepoError, UsageError
+
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.Abort):
+            raise
+        except UsageError as exc:
+            self._maybe_traceback()
+            raise click.UsageError(describe(exc), ctx) from exc
+        except (MigrepoError, CommandError, Exception) as exc:
+            self._maybe_traceback()
+            raise click.ClickException(describe(exc, self._migrations(ctx))) from exc
+
+    @staticmethod
+    def _migrations(ctx: click.Context) -> str | None:
+        try:
+            return _commands.resolve_directory(pick_directory(ctx.params.get("directory")))
+        except Exception:  # no app or no extension: nothing to point into
+            return None
+
+    @staticmethod
+    def _maybe_traceback() -> None:
+        if group_options().show_traceback:
+            traceback.print_exc()
+
+
+class MigrepoGroup(AppGroup):
+    command_class = MigrepoCommand
+
+
+# --- shared options ----------------------------------------------------------
+
+
+def directory_option(f: F) -> F:
+    return click.option(
+        "-d",
+        "--directory",
+        default=None,
+        metavar="DIR",
+        help='Migrations directory (default: the one given to Migrate, "migrations").',
+    )(f)
+
+
+def x_arg_option(f: F) -> F:
+    return click.option(
+        "-x",
+        "--x-arg",
+        "x_arg",
+        multiple=True,
+        metavar="ARG",
+        help="Extra argument for env.py, read with context.get_x_argument(); repeatable.",
+    )(f)
+
+
+def sql_option(f: F) -> F:
+    return click.option(
+        "--sql", is_flag=True, help="Print the SQL instead of running it (offline mode)."
+    )(f)
+
+
+def tag_option(f: F) -> F:
+    return click.option(
+        "--tag", default=None, help="Arbitrary tag for custom env.py scripts."
+    )(f)
+
+
+def verbose_option(f: F) -> F:
+    return click.option("-v", "--verbose", is_flag=True, help="Show more detail.")(f)
+
+
+def revision_options(f: F) -> F:
+    """The options ``revision`` and ``migrate`` share."""
+    options = [
+        click.option("-m", "--message", default=None, help="Revision message."),
+        sql_option,
+        click.option(
+            "--head",
+            default="head",
+            show_default=True,
+            help="Head revision, or <branch>@head, to base the new revision on.",
+        ),
+        click.option(
+            "--splice", is_flag=True, help='Allow a non-head revision as the "head".'
+        ),
+        click.option("--branch-label", default=None, help="Branch label for the new revision."),
+        click.option(
+            "--version-path", default=None, help="Version directory to write the file to."
+        ),
+        click.option(
+            "--rev-id", default=None, help="Revision id to use instead of a generated one."
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+# --- the group ---------------------------------------------------------------
+
+
+@click.group(cls=MigrepoGroup)
+@directory_option
+@x_arg_option
+@click.option(
+    "--traceback",
+    "show_traceback",
+    is_flag=True,
+    envvar="MIGREPO_TRACEBACK",
+    help="On error, print the full traceback too (or set MIGREPO_TRACEBACK=1).",
+)
+@click.pass_context
+def db(
+    ctx: click.Context, directory: str | None, x_arg: tuple[str, ...], show_traceback: bool
+) -> None:
+    """Perform database migrations (migrepo, Flask-Migrate compatible).
+
+    -d/--directory may also come from FLASK_DB_DIRECTORY.
+    """
+    ctx.meta["migrepo"] = GroupOptions(directory, x_arg, show_traceback)
+
+
+# click reads the group's -d from the environment too.
+_directory_param = next(p for p in db.params if p.name == "directory")
+_directory_param.envvar = "FLASK_DB_DIRECTORY"
+
+
+@db.command("list-templates")
+def list_templates() -> None:
+    """List the available migration repository templates."""
+    click.echo("Available templates:\n")
+    for name, summary in _commands.list_templates():
+        click.echo(f"{name} - {summary}")
+
+
+@db.command()
+@directory_option
+@click.option("--multidb", is_flag=True, help="Migrate the default database and every bind.")
+@click.option(
+    "-t",
+    "--template",
+    default=None,
+    metavar="NAME|PATH",
+    help='Template name (see list-templates) or path to a template directory (default "flask").',
+)
+@click.option(
+    "--package",
+    is_flag=True,
+    help="Write empty __init__.py files to the environment and version directories.",
+)
+def init(directory: str | None, multidb: bool, template: str | None, package: bool) -> None:
+    """Create a new migrations directory."""
+    _commands.init(pick_directory(directory), multidb, template, package)
+
+
+@db.command()
+@directory_option
+@revision_options
+@click.option(
+    "--autogenerate",
+    is_flag=True,
+    help="Fill the revision with the differences between the models and the database.",
+)
+def revision(
+    directory: str | None,
+    message: str | None,
+    autogenerate: bool,
+    sql: bool,
+    head: str,
+    splice: bool,
+    branch_label: str | None,
+    version_path: str | None,
+    rev_id: str | None,
+) -> None:
+    """Create a new revision file."""
+    _commands.revision(
+        pick_directory(directory),
+        message,
+        autogenerate,
+        sql,
+        head,
+        splice,
+        branch_label,
+        version_path,
+        rev_id,
+        x_args(),
+    )
+
+
+@db.command()
+@directory_option
+@revision_options
+@x_arg_option
+def migrate(
+    directory: str | None,
+    message: str | None,
+    sql: bool,
+    head: str,
+    splice: bool,
+    branch_label: str | None,
+    version_path: str | None,
+    rev_id: str | None,
+    x_arg: tuple[str, ...],
+) -> None:
+    """Autogenerate a revision file (revision --autogenerate)."""
+    _commands.revision(
+        pick_directory(directory),
+        message,
+        True,
+        sql,
+        head,
+        splice,
+        branch_label,
+        version_path,
+        rev_id,
+        x_args(x_arg),
+    )
+
+
+@db.command()
+@directory_option
+@click.argument("revision", default="head")
+def edit(directory: str | None, revision: str) -> None:
+    """Open a revision file in $EDITOR."""
+    _commands.edit(pick_directory(directory), revision)
+
+
+@db.command()
+@directory_option
+@click.option("-m", "--message", default=None, help="Merge revision message.")
+@click.option("--branch-label", default=None, help="Branch label for the merge revision.")
+@click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
+@click.argument("revisions", nargs=-1)
+def merge(
+    directory: str | None,
+    message: str | None,
+    branch_label: str | None,
+    rev_id: str | None,
+    revisions: tuple[str, ...],
+) -> None:
+    """Create a revision that merges REVISIONS (e.g. `heads`)."""
+    _commands.merge(pick_directory(directory), revisions, message, branch_label, rev_id)
+
+
+@db.command()
+@directory_option
+@sql_option
+@tag_option
+@x_arg_option
+@click.argument("revision", default="head")
+def upgrade(
+    directory: str | None, sql: bool, tag: str | None, x_arg: tuple[str, ...], revision: str
+) -> None:
+    """Upgrade the database to REVISION (default: head)."""
+    _commands.upgrade(pick_directory(directory), revision, sql, tag, x_args(x_arg))
+
+
+@db.command()
+@directory_option
+@sql_option
+@tag_option
+@x_arg_option
+@click.argument("revision", default="-1")
+def downgrade(
+    directory: str | None, sql: bool, tag: str | None, x_arg: tuple[str, ...], revision: str
+) -> None:
+    """Downgrade the database to REVISION (default: -1, one step back)."""
+    _commands.downgrade(pick_directory(directory), revision, sql, tag, x_args(x_arg))
+
+
+@db.command()
+@directory_option
+@click.argument("revision", default="head")
+def show(directory: str | None, revision: str) -> None:
+    """Show the revision REVISION (default: head)."""
+    _commands.show(pick_directory(directory), revision)
+
+
+@db.command()
+@directory_option
+@click.option(
+    "-r", "--rev-range", default=None, metavar="START:END", help="Only revisions in this range."
+)
+@verbose_option
+@click.option(
+    "-i", "--indicate-current", is_flag=True, help="Mark the revision the database is at."
+)
+def history(
+    directory: str | None, rev_range: str | None, verbose: bool, indicate_current: bool
+) -> None:
+    """List the revisions, newest first."""
+    _commands.history(pick_directory(directory), rev_range, verbose, indicate_current, x_args())
+
+
+@db.command()
+@directory_option
+@verbose_option
+@click.option(
+    "--resolve-dependencies", is_flag=True, help="Treat dependency revisions as down revisions."
+)
+def heads(directory: str | None, verbose: bool, resolve_dependencies: bool) -> None:
+    """Show the heads of the revision graph."""
+    _commands.heads(pick_directory(directory), verbose, resolve_dependencies)
+
+
+@db.command()
+@directory_option
+@verbose_option
+def branches(directory: str | None, verbose: bool) -> None:
+    """Show the branch points of the revision graph."""
+    _commands.branches(pick_directory(directory), verbose)
+
+
+@db.command()
+@directory_option
+@verbose_option
+def current(directory: str | None, verbose: bool) -> None:
+    """Show the revision the database is at."""
+    _commands.current(pick_directory(directory), verbose, x_args())
+
+
+@db.command()
+@directory_option
+@sql_option
+@tag_option
+@click.option(
+    "--purge", is_flag=True, help="Empty the version table before stamping."
+)
+@click.argument("revision", default="head")
+def stamp(directory: str | None, sql: bool, tag: str | None, purge: bool, revision: str) -> None:
+    """Set the database's revision to REVISION without running migrations."""
+    _commands.stamp(pick_directory(directory), revision, sql, tag, purge, x_args())
+
+
+@db.command()
+@directory_option
+def check(directory: str | None) -> None:
+    """Exit with status 1 if the models and the database differ."""
+    _commands.check(pick_directory(directory), x_args())
+

@@ -1,0 +1,210 @@
+"""Flask-Migrate's API functions, with its names, parameters and defaults.
+
+Like Flask-Migrate's, they print what Alembic prints, log a failure as
+``Error: ...`` and exit with status 1. Each is a thin shell over the function
+of the same name in :mod:`migrepo._commands`, which raises instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
+
+from migrepo import _commands
+from migrepo.errors import MigrepoError
+
+log = logging.getLogger("migrepo")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Directory = str | os.PathLike[str] | None
+
+
+def _exit_on_error(f: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(f)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from alembic.util import CommandError
+
+        try:
+            return f(*args, **kwargs)
+        except (MigrepoError, CommandError) as exc:
+            log.error("Error: %s", exc)
+            sys.exit(1)
+
+    return wrapper
+
+
+@_exit_on_error
+def list_templates() -> None:
+    """List the available migration repository templates."""
+    print("Available templates:\n")
+    for name, summary in _commands.list_templates():
+        print(f"{name} - {summary}")
+
+
+@_exit_on_error
+def init(
+    directory: Directory = None,
+    multidb: bool = False,
+    template: str | None = None,
+    package: bool = False,
+) -> None:
+    """Create a new migrations directory."""
+    _commands.init(directory, multidb, template, package)
+
+
+@_exit_on_error
+def revision(
+    directory: Directory = None,
+    message: str | None = None,
+    autogenerate: bool = False,
+    sql: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+) -> None:
+    """Create a new revision file."""
+    _commands.revision(
+        directory, message, autogenerate, sql, head, splice, branch_label, version_path, rev_id
+    )
+
+
+@_exit_on_error
+def migrate(
+    directory: Directory = None,
+    message: str | None = None,
+    sql: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+    x_arg: str | Sequence[str] | None = None,
+) -> None:
+    """Autogenerate a new revision file (``revision --autogenerate``)."""
+    _commands.revision(
+        directory, message, True, sql, head, splice, branch_label, version_path, rev_id, x_arg
+    )
+
+
+@_exit_on_error
+def edit(directory: Directory = None, revision: str = "current") -> None:
+    """Edit a revision file in $EDITOR."""
+    _commands.edit(directory, revision)
+
+
+@_exit_on_error
+def merge(
+    directory: Directory = None,
+    revisions: str | list[str] | tuple[str, ...] = "",
+    message: str | None = None,
+    branch_label: str | None = None,
+    rev_id: str | None = None,
+) -> None:
+    """Merge two or more revisions into a new revision file."""
+    _commands.merge(directory, revisions, message, branch_label, rev_id)
+
+
+@_exit_on_error
+def upgrade(
+    directory: Directory = None,
+    revision: str = "head",
+    sql: bool = False,
+    tag: str | None = None,
+    x_arg: str | Sequence[str] | None = None,
+) -> None:
+    """Upgrade the database to a later revision."""
+    _commands.upgrade(directory, revision, sql, tag, x_arg)
+
+
+@_exit_on_error
+def downgrade(
+    directory: Directory = None,
+    revision: str = "-1",
+    sql: bool = False,
+    tag: str | None = None,
+    x_arg: str | Sequence[str] | None = None,
+) -> None:
+    """Revert the database to an earlier revision."""
+    _commands.downgrade(directory, revision, sql, tag, x_arg)
+
+
+@_exit_on_error
+def show(directory: Directory = None, revision: str = "head") -> None:
+    """Show the revision denoted by the given symbol."""
+    _commands.show(directory, revision)
+
+
+@_exit_on_error
+def history(
+    directory: Directory = None,
+    rev_range: str | None = None,
+    verbose: bool = False,
+    indicate_current: bool = False,
+) -> None:
+    """List the revisions, newest first."""
+    _commands.history(directory, rev_range, verbose, indicate_current)
+
+
+@_exit_on_error
+def heads(
+    directory: Directory = None, verbose: bool = False, resolve_dependencies: bool = False
+) -> None:
+    """Show the heads of the revision graph."""
+    _commands.heads(directory, verbose, resolve_dependencies)
+
+
+@_exit_on_error
+def branches(directory: Directory = None, verbose: bool = False) -> None:
+    """Show the branch points of the revision graph."""
+    _commands.branches(directory, verbose)
+
+
+@_exit_on_error
+def current(directory: Directory = None, verbose: bool = False, head_only: bool = False) -> None:
+    """Show the revision the database is at. ``head_only`` is accepted and ignored."""
+    _commands.current(directory, verbose)
+
+
+@_exit_on_error
+def stamp(
+    directory: Directory = None,
+    revision: str | list[str] | tuple[str, ...] = "head",
+    sql: bool = False,
+    tag: str | None = None,
+    purge: bool = False,
+) -> None:
+    """Set the database's revision without running migrations."""
+    _commands.stamp(directory, revision, sql, tag, purge)
+
+
+@_exit_on_error
+def check(directory: Directory = None) -> None:
+    """Exit with status 1 when the models and the database differ."""
+    _commands.check(directory)
+
+
+__all__ = [
+    "branches",
+    "check",
+    "current",
+    "downgrade",
+    "edit",
+    "heads",
+    "history",
+    "init",
+    "list_templates",
+    "merge",
+    "migrate",
+    "revision",
+    "show",
+    "stamp",
+    "upgrade",
+]
+

@@ -1,0 +1,125 @@
+"""Exceptions raised by migrepo.
+
+Every error migrepo raises on purpose derives from :class:`MigrepoError`.
+The exceptions carry data; the ``flask db`` command layer turns each one
+into a single line written for the user (see ``migrepo.cli``)::
+
+    MigrepoError
+    ├── UsageError               a bad argument or option value
+    ├── AppContextError          no Flask app context, or no extension on it
+    ├── RepositoryError          the migrations directory is missing or unusable
+    ├── DatabaseError            the database could not be reached or refused a step
+    └── GraphError               the revision graph is unsound
+        ├── UnknownRevision      a revision or label that is not in the graph
+        ├── MultipleHeads        one head was needed and there are several
+        ├── MissingParent        a revision names a parent that has no file
+        ├── DuplicateRevision    two files declare the same revision id
+        ├── DuplicateBranchLabel a branch label that names more than one revision
+        ├── CycleDetected        the down-revision links form a cycle
+        └── RevisionFileError    a revision file that cannot be read
+
+Alembic's own ``CommandError`` is not wrapped: the command layer reports it
+as it reports these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class MigrepoError(Exception):
+    """Base class of every error migrepo raises on purpose.
+
+    ``str(error)`` is the one-line message shown to the user: it names what is
+    wrong and, where there is one, the fix.
+    """
+
+
+class UsageError(MigrepoError):
+    """An argument or option value that migrepo cannot accept."""
+
+
+class AppContextError(MigrepoError):
+    """Raised when a migrepo function runs without a usable Flask app."""
+
+
+class RepositoryError(MigrepoError):
+    """The migrations directory is missing, or is not an Alembic environment."""
+
+
+class DatabaseError(MigrepoError):
+    """The database could not be reached, or refused a migration step.
+
+    The message never contains a password.
+    """
+
+
+class GraphError(MigrepoError):
+    """Base class of the errors about the shape of the revision graph."""
+
+
+class UnknownRevision(GraphError):
+    def __init__(self, argument: str) -> None:
+        self.argument = argument
+        super().__init__(
+            f"no revision matches {argument!r}; run `flask db history` to list the revisions"
+        )
+
+
+class MultipleHeads(GraphError):
+    def __init__(self, heads: Iterable[str]) -> None:
+        self.heads = tuple(heads)
+        super().__init__(
+            f"there are {len(self.heads)} heads ({', '.join(self.heads)}); "
+            "run `flask db merge heads` to join them, or name one head"
+        )
+
+
+class MissingParent(GraphError):
+    def __init__(self, revision: str, parent: str, path: str | None = None) -> None:
+        self.revision = revision
+        self.parent = parent
+        self.path = path
+        where = f" in {path}" if path else ""
+        super().__init__(
+            f"revision {revision}{where} names parent {parent}, which has no file; "
+            "restore the parent's file or fix down_revision"
+        )
+
+
+class DuplicateRevision(GraphError):
+    def __init__(self, revision: str, paths: Iterable[str]) -> None:
+        self.revision = revision
+        self.paths = tuple(paths)
+        super().__init__(
+            f"revision id {revision} is declared by more than one file: "
+            f"{', '.join(self.paths)}; give one of them a new id"
+        )
+
+
+class DuplicateBranchLabel(GraphError):
+    def __init__(self, label: str, revisions: Iterable[str]) -> None:
+        self.label = label
+        self.revisions = tuple(revisions)
+        super().__init__(
+            f"branch label {label!r} names more than one revision "
+            f"({', '.join(self.revisions)}); rename the label in one of them"
+        )
+
+
+class CycleDetected(GraphError):
+    def __init__(self, revisions: Iterable[str]) -> None:
+        self.revisions = tuple(revisions)
+        super().__init__(
+            f"the down_revision links form a cycle: {' -> '.join(self.revisions)}; "
+            "break it by fixing down_revision in one of these files"
+        )
+
+
+class RevisionFileError(GraphError):
+    def __init__(self, path: str, line: int | None, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"cannot read revision file {where}: {reason}")
