@@ -26,8 +26,10 @@ def upgrade(engine_name):
 def downgrade(engine_name):
     globals()["downgrade_%s" % engine_name]()
 
-% for name in databases:
 
+
+
+% for name in databases:
 
 def upgrade_${name}():
     ${context.get("%s_upgrades" % name, "pass")}
@@ -35,4 +37,5 @@ def upgrade_${name}():
 
 def downgrade_${name}():
     ${context.get("%s_downgrades" % name, "pass")}
+
 % endfor
