@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +36,43 @@ def any_proj(tmp_path: Path, db_url: str) -> Iterator[Project]:
     """A project on SQLite and on PostgreSQL."""
     with project(tmp_path, db_url) as p:
         yield p
+
+
+APP_TEMPLATE = '''\
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from migrepo import Migrate
+
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = {url!r}
+app.config["SQLALCHEMY_BINDS"] = {binds!r}
+db = SQLAlchemy(app)
+migrate = Migrate(app, db)
+
+
+class User(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(128))
+{extra}
+'''
+
+BIND_MODEL = '''
+
+class Item_{bind}(db.Model):
+    __tablename__ = "item_{bind}"
+    __bind_key__ = "{bind}"
+    id = db.Column(db.Integer, primary_key=True)
+'''
+
+
+@pytest.fixture
+def flask_app_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write an app module for subprocess runs of `flask db`; returns its path."""
+
+    def write(url: str, binds: dict[str, str] | None = None, extra: str = "") -> Path:
+        models = "".join(BIND_MODEL.format(bind=bind) for bind in binds or {})
+        path = tmp_path / "app.py"
+        path.write_text(APP_TEMPLATE.format(url=url, binds=binds or {}, extra=models + extra))
+        return path
+
+    return write
