@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -356,8 +357,20 @@ def merge(
     rev_id: str | None,
     revisions: tuple[str, ...],
 ) -> None:
-    """Create a revision that merges REVISIONS (e.g. `heads`)."""
-    _commands.merge(pick_directory(directory), revisions, message, branch_label, rev_id)
+    """Create a revision that merges REVISIONS.
+
+    `flask db merge heads` merges every head; with a single head it writes nothing.
+    """
+    directory = pick_directory(directory)
+    if revisions != ("heads",):
+        _commands.merge(directory, revisions, message, branch_label, rev_id)
+        return
+    if _commands.merge_heads(directory, message, branch_label, rev_id) is None:
+        from migrepo import graph as g
+
+        tips = g.heads(_commands.revision_graph(directory))
+        found = f"a single head ({tips[0]})" if tips else "no revisions"
+        click.echo(f"Nothing to merge: the revision graph has {found}.")
 
 
 @db.command()
@@ -403,11 +416,58 @@ def show(directory: str | None, revision: str) -> None:
 @click.option(
     "-i", "--indicate-current", is_flag=True, help="Mark the revision the database is at."
 )
+@click.option(
+    "--graph", is_flag=True, help="Draw the revisions as a graph, like `git log --graph`."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "dot", "mermaid"]),
+    default="text",
+    show_default=True,
+    help="Output format: Alembic's text, or the graph as JSON, Graphviz dot or Mermaid.",
+)
 def history(
-    directory: str | None, rev_range: str | None, verbose: bool, indicate_current: bool
+    directory: str | None,
+    rev_range: str | None,
+    verbose: bool,
+    indicate_current: bool,
+    graph: bool,
+    output_format: str,
 ) -> None:
     """List the revisions, newest first."""
-    _commands.history(pick_directory(directory), rev_range, verbose, indicate_current, x_args())
+    directory = pick_directory(directory)
+    if graph and output_format != "text":
+        raise click.UsageError("--graph draws text; leave out --format, or drop --graph")
+    if not graph and output_format == "text":
+        _commands.history(directory, rev_range, verbose, indicate_current, x_args())
+        return
+
+    from migrepo import graph as g
+
+    G = _commands.revision_graph(directory)
+    order = g.newest_first(G)
+    if rev_range is not None:
+        wanted = set(_commands.revisions_in_range(directory, rev_range))
+        order = [rev for rev in order if rev in wanted]
+    if output_format != "text":
+        exporters: dict[str, Callable[..., str]] = {
+            "json": g.to_json,
+            "dot": g.to_dot,
+            "mermaid": g.to_mermaid,
+        }
+        click.echo(exporters[output_format](G, order))
+        return
+    current = _commands.current_revisions(directory, x_args()) if indicate_current else set()
+    for line in g.render_graph(
+        G, order=order, current=current, color=_use_color(), verbose=verbose
+    ):
+        click.echo(line)
+
+
+def _use_color() -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 @db.command()
@@ -456,3 +516,21 @@ def check(directory: str | None) -> None:
     """Exit with status 1 if the models and the database differ."""
     _commands.check(pick_directory(directory), x_args())
 
+
+
+@db.command()
+@directory_option
+@click.option("--strict", is_flag=True, help="Treat warnings (such as several heads) as errors.")
+def verify(directory: str | None, strict: bool) -> None:
+    """Check the migrations directory: files, parents, ids, cycles and heads.
+
+    Reports every problem found and exits with status 1 if any is an error.
+    """
+    findings = _commands.verify(pick_directory(directory), strict)
+    for finding in findings:
+        click.echo(f"{finding.level}: {finding.message}", err=finding.level == "error")
+    errors = sum(finding.level == "error" for finding in findings)
+    if errors:
+        raise click.exceptions.Exit(1)
+    if not findings:
+        click.echo("ok: the migrations directory is sound")

@@ -25,6 +25,7 @@ from migrepo._api import (
     stamp,
     upgrade,
 )
+from migrepo._commands import revision_graph
 from migrepo._extension import Migrate, MigrateState
 from migrepo._version import __version__
 from migrepo.errors import MigrepoError
@@ -50,6 +51,7 @@ __all__ = [
     "merge",
     "migrate",
     "revision",
+    "revision_graph",
     "show",
     "stamp",
     "upgrade",

@@ -18,6 +18,7 @@ from flask import current_app
 from migrepo.errors import AppContextError, RepositoryError, UsageError
 
 if TYPE_CHECKING:
+    import networkx as nx
     from alembic.script import Script
 
     from migrepo._config import Config
@@ -317,3 +318,81 @@ def _as_list(scripts: Any) -> list[Any]:
     if scripts is None:
         return []
     return list(scripts) if isinstance(scripts, list) else [scripts]
+
+
+# --- the revision graph ------------------------------------------------------
+
+
+def revision_graph(directory: str | os.PathLike[str] | None = None) -> nx.DiGraph:
+    """The revision graph of a migrations directory, as an ``nx.DiGraph``.
+
+    Nodes are revision ids carrying their ``record``; edges run parent ->
+    child. No revision file is executed unless its identifiers are not
+    plain literals. Raises a :class:`~migrepo.errors.GraphError` for a file
+    that cannot be read or a graph that is unsound.
+    """
+    from migrepo._reader import read_revision_files
+    from migrepo.graph import build_graph
+
+    files = read_revision_files(get_config(directory))
+    for found in files:
+        if found.error is not None:
+            raise found.error
+    return build_graph(found.record for found in files if found.record is not None)
+
+
+def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str) -> list[str]:
+    """The revision ids in an Alembic range such as ``ae1:head``, newest first."""
+    from alembic.script import ScriptDirectory
+
+    check_rev_range(rev_range)
+    base, _, head = rev_range.partition(":") if ":" in rev_range else (rev_range, "", rev_range)
+    script = ScriptDirectory.from_config(get_config(directory))
+    return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
+
+
+def current_revisions(
+    directory: str | os.PathLike[str] | None = None, x_arg: XArgs = None
+) -> set[str]:
+    """The revisions the database (every database, for multidb) is at."""
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+
+    config = get_config(directory, x_arg=x_arg)
+    script = ScriptDirectory.from_config(config)
+    found: set[str] = set()
+
+    def collect(_rev: Any, context: Any) -> list[Any]:
+        found.update(context.get_current_heads())
+        return []
+
+    with EnvironmentContext(config, script, fn=collect, dont_mutate=True):
+        script.run_env()
+    return found
+
+
+def merge_heads(
+    directory: str | os.PathLike[str] | None = None,
+    message: str | None = None,
+    branch_label: str | None = None,
+    rev_id: str | None = None,
+) -> Script | None:
+    """Merge every head into one revision; with a single head, write nothing."""
+    from migrepo.graph import heads as graph_heads
+
+    tips = graph_heads(revision_graph(directory))
+    if len(tips) < 2:
+        return None
+    if message is None:
+        message = f"merge heads {', '.join(tips)}"
+    return merge(directory, tuple(tips), message, branch_label, rev_id)
+
+
+def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False) -> list[Any]:
+    """Every integrity problem of the migrations directory, as ``Finding`` objects."""
+    from migrepo._reader import read_revision_files
+    from migrepo._verify import Subject
+    from migrepo._verify import verify as run_checks
+
+    files = read_revision_files(get_config(directory), execute=True)
+    return run_checks(Subject(files, strict=strict))

@@ -14,7 +14,7 @@ path_separator = os
 
 # Logging: Alembic's progress (e.g. "Detected added table ...") at INFO on stderr.
 [loggers]
-keys = root,sqlalchemy,alembic,migrepo
+keys = root,sqlalchemy,alembic,alembic_plugins,migrepo
 
 [handlers]
 keys = console
@@ -36,6 +36,12 @@ qualname = sqlalchemy.engine
 level = INFO
 handlers =
 qualname = alembic
+
+# Alembic 1.20+ announces each autogenerate plugin at INFO; keep that quiet.
+[logger_alembic_plugins]
+level = WARN
+handlers =
+qualname = alembic.runtime.plugins
 
 [logger_migrepo]
 level = INFO

@@ -1,0 +1,17 @@
+"""The quickstart app: one model, migrated with migrepo."""
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from migrepo import Migrate
+
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///app.db"
+
+db = SQLAlchemy(app)
+migrate = Migrate(app, db)
+
+
+class User(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(128))
