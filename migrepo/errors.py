@@ -76,14 +76,20 @@ class MultipleHeads(GraphError):
 
 
 class MissingParent(GraphError):
-    def __init__(self, revision: str, parent: str, path: str | None = None) -> None:
+    """A ``down_revision`` (or, with ``field="depends_on"``, a dependency) with no file."""
+
+    def __init__(
+        self, revision: str, parent: str, path: str | None = None, field: str = "down_revision"
+    ) -> None:
         self.revision = revision
         self.parent = parent
         self.path = path
+        self.field = field
         where = f" in {path}" if path else ""
+        kind = "parent" if field == "down_revision" else "dependency"
         super().__init__(
-            f"revision {revision}{where} names parent {parent}, which has no file; "
-            "restore the parent's file or fix down_revision"
+            f"revision {revision}{where} names {kind} {parent}, which has no file; "
+            f"restore that file or fix {field}"
         )
 
 
@@ -111,8 +117,8 @@ class CycleDetected(GraphError):
     def __init__(self, revisions: Iterable[str]) -> None:
         self.revisions = tuple(revisions)
         super().__init__(
-            f"the down_revision links form a cycle: {' -> '.join(self.revisions)}; "
-            "break it by fixing down_revision in one of these files"
+            f"the revision links form a cycle: {' -> '.join(self.revisions)}; "
+            "break it by fixing down_revision or depends_on in one of these files"
         )
 
 
