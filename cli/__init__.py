@@ -120,9 +120,7 @@ class MigrepoCommand(click.Command):
 
         try:
             return super().invoke(ctx)
-        except click.exceptions.Exit:
-            raise
-        except (click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except UsageError as exc:
             self._maybe_traceback()

@@ -281,9 +281,7 @@ def history(
 def check_rev_range(rev_range: str | None) -> None:
     """Alembic splits a range on ':' and fails with a traceback on more than one."""
     if rev_range is not None and rev_range.count(":") > 1:
-        raise UsageError(
-            f"invalid revision range {rev_range!r}: use START:END, START: or :END"
-        )
+        raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
 
 
 def heads(
@@ -346,7 +344,9 @@ def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str)
     from alembic.script import ScriptDirectory
 
     check_rev_range(rev_range)
-    base, _, head = rev_range.partition(":") if ":" in rev_range else (rev_range, "", rev_range)
+    if ":" not in rev_range:
+        raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
+    base, _, head = rev_range.partition(":")
     script = ScriptDirectory.from_config(get_config(directory))
     return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
 

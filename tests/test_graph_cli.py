@@ -168,3 +168,10 @@ def test_graph_commands_report_unreadable_file(proj: Project) -> None:
     assert result.exit_code == 1
     assert "b2_bad.py:2: syntax error" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("bad_range", ["a1", "a1:b2:c3"])
+def test_history_graph_rejects_malformed_range(branched: Project, bad_range: str) -> None:
+    result = branched.run("history", "--graph", "-r", bad_range)
+    assert result.exit_code == 2
+    assert f"invalid revision range {bad_range!r}" in result.output
