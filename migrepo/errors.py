@@ -9,6 +9,7 @@ into a single line written for the user (see ``migrepo.cli``)::
     ├── AppContextError          no Flask app context, or no extension on it
     ├── RepositoryError          the migrations directory is missing or unusable
     ├── DatabaseError            the database could not be reached or refused a step
+    ├── GitError                 git failed while reading the work tree or its history
     └── GraphError               the revision graph is unsound
         ├── UnknownRevision      a revision or label that is not in the graph
         ├── MultipleHeads        one head was needed and there are several
@@ -52,6 +53,10 @@ class DatabaseError(MigrepoError):
 
     The message never contains a password.
     """
+
+
+class GitError(MigrepoError):
+    """git failed while reading the work tree or its history (the cause is GitPython's error)."""
 
 
 class GraphError(MigrepoError):

@@ -1,0 +1,355 @@
+"""What git knows about revision files, through GitPython.
+
+Small functions of an open ``git.Repo``: the state of a file in the work
+tree, the commits that introduced and last changed it, a blob by its hash,
+and the commits and branches that hold a path. :func:`blame` puts them
+together for ``flask db blame`` and ``flask db show``.
+
+GitPython is imported inside the functions, never at module import. Every
+git failure is raised as a :class:`~migrepo.errors.GitError` whose cause is
+GitPython's exception.
+
+Paths given to git always follow ``--`` and are matched literally, never as
+options or as glob patterns.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from migrepo.errors import GitError
+
+if TYPE_CHECKING:
+    import git
+
+    from migrepo._reader import RevisionFile
+
+FileState = Literal["committed", "modified", "untracked"]
+
+# Paths are file names, not pathspec patterns.
+_LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
+_FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """One commit, as ``git log`` describes it."""
+
+    sha: str
+    author: str  # "Name <email>"
+    date: str  # author date, ISO 8601 with offset
+    subject: str
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    def to_dict(self) -> dict[str, str]:
+        return {"sha": self.sha, "author": self.author, "date": self.date, "subject": self.subject}
+
+
+@contextmanager
+def wrap_errors(action: str) -> Iterator[None]:
+    """Turn GitPython's exceptions into :class:`GitError`, keeping them as the cause."""
+    import git
+
+    try:
+        yield
+    except (git.GitError, ValueError, OSError) as exc:
+        # GitCommandError keeps git's stderr as "\n  stderr: '...'".
+        detail = re.sub(r"^\s*stderr: '(.*)'\s*$", r"\1", getattr(exc, "stderr", ""), flags=re.S)
+        line = " ".join((detail or str(exc)).split()) or type(exc).__name__
+        raise GitError(f"git could not {action}: {line}") from exc
+
+
+def open_repo(path: str | os.PathLike[str]) -> git.Repo | None:
+    """The git work tree holding ``path``, or None outside one (or without git).
+
+    The caller closes the repo (``repo.close()``, or ``with open_repo(...)``).
+    """
+    try:
+        import git
+    except ImportError:  # GitPython could not find a git executable
+        return None
+    start = Path(path).absolute()
+    while not start.is_dir() and start != start.parent:
+        start = start.parent
+    try:
+        repo = git.Repo(start, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    except (git.GitError, OSError) as exc:
+        raise GitError(f"git could not open the repository holding {start}: {exc}") from exc
+    if repo.bare or repo.working_tree_dir is None:
+        repo.close()
+        return None
+    return repo
+
+
+def work_tree(repo: git.Repo) -> Path:
+    """The root of the work tree, with symbolic links resolved."""
+    assert repo.working_tree_dir is not None
+    return Path(repo.working_tree_dir).resolve()
+
+
+def relative_path(repo: git.Repo, path: str | os.PathLike[str]) -> str | None:
+    """``path`` as git names it (relative to the work tree, '/'-separated), or None outside."""
+    try:
+        inside = Path(path).resolve().relative_to(work_tree(repo))
+    except ValueError:
+        return None
+    return inside.as_posix()
+
+
+def head(repo: git.Repo) -> tuple[str | None, bool]:
+    """The HEAD commit (None on a branch with no commit yet) and whether the work tree is dirty.
+
+    Untracked files do not make it dirty.
+    """
+    sha = _head_sha(repo)
+    with wrap_errors("compare the work tree with HEAD"):
+        return sha, repo.is_dirty(untracked_files=False)
+
+
+def _head_sha(repo: git.Repo) -> str | None:
+    import git
+
+    with wrap_errors("read HEAD"):
+        try:
+            sha: str = repo.head.commit.hexsha
+            return sha
+        except ValueError:
+            if repo.head.is_detached:
+                raise
+        # HEAD names a branch: unborn when that branch has no commit yet (exit 1),
+        # broken when it names a commit git does not have (exit 128).
+        ref = repo.head.reference.path
+        try:
+            repo.git.show_ref("--verify", "--quiet", ref)
+        except git.GitCommandError as exc:
+            if exc.status == 1:
+                return None
+            raise
+        raise GitError(f"git could not read HEAD: {ref} names a commit git cannot read")
+
+
+def file_states(repo: git.Repo, relpaths: Iterable[str]) -> dict[str, FileState]:
+    """The state of each path (relative to the work tree) against HEAD.
+
+    ``committed``: HEAD has the file and neither the index nor the work tree
+    changes it. ``modified``: HEAD has it, and the index or the work tree
+    differs. ``untracked``: HEAD has no file at this path (new, staged or not,
+    or ignored).
+    """
+    paths = list(dict.fromkeys(relpaths))
+    if not paths:
+        return {}
+    if _head_sha(repo) is None:
+        return dict.fromkeys(paths, "untracked")
+    # Ask about the folders, not each file: the command line stays short.
+    folders = sorted({posixpath.dirname(path) or "." for path in paths})
+    with wrap_errors("read the status of the revision files"):
+        in_head = _nul_set(
+            repo.git.ls_tree("-r", "-z", "--name-only", "HEAD", "--", *folders, env=_LITERAL)
+        )
+        changed = _nul_set(
+            repo.git.diff("HEAD", "--name-only", "-z", "--no-renames", "--", *folders,
+                          env=_LITERAL)
+        )
+    states: dict[str, FileState] = {}
+    for path in paths:
+        if path not in in_head:
+            states[path] = "untracked"
+        elif path in changed:
+            states[path] = "modified"
+        else:
+            states[path] = "committed"
+    return states
+
+
+def file_state(repo: git.Repo, path: str | os.PathLike[str]) -> FileState:
+    """The state of one file (see :func:`file_states`); outside the work tree, untracked."""
+    relpath = relative_path(repo, path)
+    return "untracked" if relpath is None else file_states(repo, [relpath])[relpath]
+
+
+def _nul_set(output: str) -> set[str]:
+    return {item for item in output.split("\0") if item}
+
+
+def file_history(
+    repo: git.Repo, path: str | os.PathLike[str]
+) -> tuple[CommitInfo | None, CommitInfo | None]:
+    """``(introduced_in, last_changed_in)`` of a file, following renames, from one ``git log``.
+
+    Only commits reachable from HEAD count. ``--topo-order`` lists every
+    commit before its parents, so the first one listed is the last to change
+    (or rename) the file. Walking back, the file was introduced by the commit
+    that added it (status ``A``) or created it as a copy (``C``): ``--follow``
+    also follows copies, and revision files written from one template look
+    like copies of each other, so the history of the file it was "copied"
+    from is not the history of this one.
+    """
+    relpath = relative_path(repo, path)
+    if relpath is None or _head_sha(repo) is None:
+        return None, None
+    with wrap_errors(f"read the history of {relpath}"):
+        output = repo.git.log(
+            "--follow", "--topo-order", "--name-status", "--no-color", "--no-show-signature",
+            "--format=%x01%H%x00%aN <%aE>%x00%aI%x00%s", "--", relpath, env=_LITERAL,
+        )
+    introduced = last_changed = None
+    for entry in output.split("\x01")[1:]:
+        header, *changes = entry.split("\n")
+        commit = _commit_info(header)
+        last_changed = last_changed or commit
+        introduced = commit
+        # A merge that changed the file lists no status: it is a change.
+        status = next((line[:1] for line in changes if line), "M")
+        if status in ("A", "C"):
+            break
+    return introduced, last_changed
+
+
+def introduced_in(repo: git.Repo, path: str | os.PathLike[str]) -> CommitInfo | None:
+    """The commit that first added the file, following renames; None if no commit has it."""
+    return file_history(repo, path)[0]
+
+
+def last_changed_in(repo: git.Repo, path: str | os.PathLike[str]) -> CommitInfo | None:
+    """The last commit that changed (or renamed) the file; None if no commit has it."""
+    return file_history(repo, path)[1]
+
+
+def _commit_info(line: str) -> CommitInfo:
+    # Names follow .mailmap (%aN, %aE), as in `git blame` and `git shortlog`.
+    sha, author, date, subject = line.split("\0", 3)
+    return CommitInfo(sha, author, date, subject)
+
+
+def read_blob(repo: git.Repo, blob_hash: str) -> bytes | None:
+    """The bytes of a blob in git's object database, from any commit or branch.
+
+    None when the database has no blob with that (full) hash.
+    """
+    if not _FULL_HASH.fullmatch(blob_hash.lower()):
+        return None
+    with wrap_errors(f"read blob {blob_hash}"):
+        try:
+            stream = repo.odb.stream(bytes.fromhex(blob_hash))
+        except ValueError:  # git cat-file: "<hash> missing"
+            return None
+        data: bytes = stream.read()
+    return data if stream.type == b"blob" else None
+
+
+def commits_and_branches_with(
+    repo: git.Repo, relpath: str, limit: int = 5
+) -> tuple[list[str], list[str]]:
+    """Where git holds a file at ``relpath`` (relative to the work tree root).
+
+    Returns the newest ``limit`` commits, on any branch, that added or changed
+    a file at that path, and the local and remote-tracking branches whose tip
+    has a file there, sorted by name.
+    """
+    import git
+
+    with wrap_errors(f"find the commits that hold {relpath}"):
+        if not repo.references:
+            return [], []
+        output = repo.git.log(
+            # Commits that leave a file at the path: not deletions (D), nor unmerged (U).
+            "--all", "--diff-filter=ACMRT", f"--max-count={limit}", "--format=%H",
+            "--", relpath, env=_LITERAL,
+        )
+        branches = [
+            ref.name
+            for ref in repo.references
+            if isinstance(ref, git.Head | git.RemoteReference)
+            and not ref.name.endswith("/HEAD")
+            and _has_file(ref.commit.tree, relpath)
+        ]
+    return output.split(), sorted(branches)
+
+
+def _has_file(tree: Any, relpath: str) -> bool:
+    try:
+        return bool((tree / relpath).type == "blob")
+    except KeyError:
+        return False
+
+
+# --- blame -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlameRow:
+    """Where one revision file came from: its content hash and, in git, its commits."""
+
+    revision: str
+    path: str  # relative to the work tree root in git, else as read
+    content_hash: str  # git blob hash of the file as it is on disk
+    introduced_in: CommitInfo | None
+    last_changed_in: CommitInfo | None
+    state: FileState | None  # None outside a git work tree
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "path": self.path,
+            "content_hash": self.content_hash,
+            "introduced_in": None if self.introduced_in is None else self.introduced_in.to_dict(),
+            "last_changed_in": (
+                None if self.last_changed_in is None else self.last_changed_in.to_dict()
+            ),
+            "state": self.state,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Blame:
+    rows: list[BlameRow]
+    work_tree: str | None  # the git work tree's root; None outside git
+
+
+def blame(files: Sequence[RevisionFile], start: str | os.PathLike[str]) -> Blame:
+    """A :class:`BlameRow` per revision file, in the order given.
+
+    ``start`` (the migrations directory) picks the git work tree. Outside one,
+    or for a file outside it, the git fields are None. An untracked file is
+    not looked up in the history: any commits at its path were another file.
+    """
+    repo = open_repo(start)
+    if repo is None:
+        return Blame([_row(found, str(found.path)) for found in files], None)
+    with repo:
+        relpaths = {found.path: relative_path(repo, found.path) for found in files}
+        states = file_states(repo, [rel for rel in relpaths.values() if rel is not None])
+        rows = []
+        for found in files:
+            rel = relpaths[found.path]
+            if rel is None:
+                rows.append(_row(found, str(found.path)))
+                continue
+            state = states[rel]
+            history = (None, None) if state == "untracked" else file_history(repo, found.path)
+            rows.append(_row(found, rel, *history, state))
+        return Blame(rows, str(work_tree(repo)))
+
+
+def _row(
+    found: RevisionFile,
+    path: str,
+    introduced: CommitInfo | None = None,
+    last_changed: CommitInfo | None = None,
+    state: FileState | None = None,
+) -> BlameRow:
+    assert found.record is not None
+    return BlameRow(found.record.revision, path, found.blob, introduced, last_changed, state)
