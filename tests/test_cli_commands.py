@@ -162,6 +162,7 @@ def test_init_writes_the_chosen_template(
     result = proj.ok("init", *args)
     mig = proj.migrations
     assert {p.name for p in mig.iterdir()} == {
+        "HEADS",
         "README",
         "alembic.ini",
         "env.py",
