@@ -8,7 +8,6 @@ in one place, :meth:`MigrepoCommand.invoke`.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ import click
 from flask.cli import AppGroup
 
 from migrepo import _commands
+from migrepo._text import mask_passwords
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,18 +49,6 @@ def x_args(values: Sequence[str] = ()) -> list[str]:
 
 
 # --- error translation -------------------------------------------------------
-
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[\w+.-]+://[^:/@\s]*:)[^@\s]*@")
-
-
-def mask_passwords(text: str) -> str:
-    """Hide the password of every URL in ``text``.
-
-    >>> mask_passwords("postgresql://app:s3cret@db/app")
-    'postgresql://app:***@db/app'
-    """
-    return _PASSWORD_IN_URL.sub(r"\g<head>***@", text)
-
 
 def describe(exc: BaseException, migrations: str | None = None) -> str:
     """One line saying what went wrong.
@@ -105,8 +93,10 @@ def _location_in(exc: BaseException, directory: str) -> str | None:
     """``file:line`` of the innermost frame that ran a file inside ``directory``."""
     root = os.path.join(os.path.abspath(directory), "")
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if os.path.abspath(frame.filename).startswith(root):
-            return f"{os.path.relpath(frame.filename)}:{frame.lineno}"
+        path = os.path.abspath(frame.filename)
+        if path.startswith(root):
+            relative = os.path.relpath(path)
+            return f"{path if relative.startswith('..') else relative}:{frame.lineno}"
     return None
 
 
@@ -401,8 +391,20 @@ def downgrade(
 @directory_option
 @click.argument("revision", default="head")
 def show(directory: str | None, revision: str) -> None:
-    """Show the revision REVISION (default: head)."""
-    _commands.show(pick_directory(directory), revision)
+    """Show the revision REVISION (default: head).
+
+    After Alembic's text come the revision file's content hash (its git blob
+    hash, as `git hash-object` prints it) and the commit that introduced the
+    file: "Introduced in: <sha> <subject> (<author>, <date>)". When REVISION
+    names several revisions, the labels name each one: "Content hash (<rev>):".
+    """
+    directory = pick_directory(directory)
+    _commands.show(directory, revision)
+    report = _commands.blame(directory, _commands.shown_revisions(directory, revision, x_args()))
+    for row in report.rows:
+        which = f" ({row.revision})" if len(report.rows) > 1 else ""
+        click.echo(f"Content hash{which}: {row.content_hash}")
+        click.echo(f"Introduced in{which}: {_introduced(row)}")
 
 
 @db.command()
@@ -474,9 +476,27 @@ def _use_color() -> bool:
 @click.option(
     "--resolve-dependencies", is_flag=True, help="Treat dependency revisions as down revisions."
 )
-def heads(directory: str | None, verbose: bool, resolve_dependencies: bool) -> None:
-    """Show the heads of the revision graph."""
-    _commands.heads(pick_directory(directory), verbose, resolve_dependencies)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Rewrite the migrations directory's HEADS file from the graph, and print what it holds.",
+)
+def heads(directory: str | None, verbose: bool, resolve_dependencies: bool, write: bool) -> None:
+    """Show the heads of the revision graph.
+
+    With --write, rewrite the HEADS file instead: the committed record of the
+    heads, in which `git merge` reports branches that each added a revision.
+    """
+    directory = pick_directory(directory)
+    if not write:
+        _commands.heads(directory, verbose, resolve_dependencies)
+        return
+    if verbose or resolve_dependencies:
+        raise click.UsageError(
+            "--write prints the heads it wrote; leave out -v and --resolve-dependencies"
+        )
+    path, tips = _commands.write_heads(directory)
+    click.echo(f"Wrote {path}: {', '.join(tips) or 'no revisions yet'}")
 
 
 @db.command()
@@ -520,7 +540,7 @@ def check(directory: str | None) -> None:
 @directory_option
 @click.option("--strict", is_flag=True, help="Treat warnings (such as several heads) as errors.")
 def verify(directory: str | None, strict: bool) -> None:
-    """Check the migrations directory: files, parents, ids, cycles and heads.
+    """Check the migrations directory: files, parents, ids, cycles, heads and HEADS.
 
     Reports every problem found and exits with status 1 if any is an error.
     """
@@ -532,3 +552,169 @@ def verify(directory: str | None, strict: bool) -> None:
         raise click.exceptions.Exit(1)
     if not findings:
         click.echo("ok: the migrations directory is sound")
+
+
+@db.command()
+@directory_option
+@click.option(
+    "-n",
+    "--max-count",
+    "limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Show at most this many entries.",
+)
+@click.option("--revision", default=None, help="Only entries for this revision id.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def log(
+    directory: str | None, limit: int | None, revision: str | None, output_format: str
+) -> None:
+    """Show the ledger: every step applied to the database, newest first.
+
+    Like `git log`: each entry names the direction, the revision and the
+    outcome, then when, by whom, from which git commit, and the content
+    hash of the revision file that ran.
+    """
+    rows = _commands.ledger_entries(pick_directory(directory), limit, revision)
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps(rows, default=_json_default, indent=2))
+        return
+    if not rows:
+        click.echo("The ledger is empty: nothing has been applied through migrepo yet.")
+        return
+    for index, row in enumerate(rows):
+        if index:
+            click.echo()
+        click.echo(_format_log_entry(row))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _format_log_entry(row: dict[str, Any]) -> str:
+    where = f" [{row['database']}]" if row.get("database") else ""
+    if row["git_commit"]:
+        commit = row["git_commit"][:12]
+    else:
+        commit = "(no commit yet)" if row["git_dirty"] is not None else "(not in a git work tree)"
+    if row["git_dirty"]:
+        commit += " (uncommitted changes)"
+    lines = [
+        f"{row['direction']} {row['revision']}{where} ({row['outcome']})",
+        f"Date:    {row['started_at']:%Y-%m-%d %H:%M:%S} UTC, {row['duration_ms']} ms",
+        f"By:      {row['applied_by']}, migrepo {row['migrepo_version']}",
+        f"Commit:  {commit}",
+        f"Content: {row['content_hash'] or '(no file)'}",
+    ]
+    if row["error"]:
+        lines.append(f"Error:   {row['error']}")
+    return "\n".join(lines)
+
+
+@db.command()
+@directory_option
+@x_arg_option
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+def sync(directory: str | None, x_arg: tuple[str, ...], dry_run: bool) -> None:
+    """Bring the database to this work tree's heads, after a branch switch.
+
+    Revisions the database is at but this work tree lacks are downgraded
+    first, each with the exact file content recorded in the ledger (fetched
+    from git's objects or migrepo's cache and checked by hash); then the
+    database is upgraded to the work tree's heads.
+    """
+    plan = _commands.sync(pick_directory(directory), dry_run, x_args(x_arg))
+    sources = {rev.revision: rev for rev in plan.recovered}
+    if plan.in_sync:
+        click.echo(f"Already in sync: the database is at {', '.join(plan.current)}.")
+        return
+    verb = "Would" if dry_run else "Did"
+    click.echo(f"Database at:     {', '.join(plan.current) or '<base>'}")
+    click.echo(f"Work tree heads: {', '.join(plan.heads) or '<base>'}")
+    for revision in plan.downgrade:
+        found = sources.get(revision)
+        origin = f" (content {found.content_hash[:12]}, from {found.source})" if found else ""
+        click.echo(f"{verb} downgrade {revision}{origin}")
+    click.echo(f"{verb} upgrade to {', '.join(plan.heads) or '<base>'}")
+
+
+# --- git audit ---------------------------------------------------------------
+
+
+def _introduced(row: Any) -> str:
+    commit = row.introduced_in
+    if commit is not None:
+        return f"{commit.short_sha} {commit.subject} ({commit.author}, {commit.date})"
+    # No state: the file is outside any git work tree (or outside the migrations' one).
+    return "(not in a git work tree)" if row.state is None else "(not committed)"
+
+
+@db.command()
+@directory_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format: a block per revision, or a JSON list of objects.",
+)
+@click.argument("revisions", nargs=-1, metavar="[REV]...")
+def blame(directory: str | None, output_format: str, revisions: tuple[str, ...]) -> None:
+    """Show which commit introduced each revision file, and its content hash.
+
+    REV is a revision id or a unique prefix of one; with none, every revision,
+    newest first. The text format prints a block per revision:
+
+    \b
+      <revision>  <commit> <date> <author>  <subject>   (added the file)
+          path     <path in the work tree> (<state>)
+          content  <git blob hash of the file on disk>
+          changed  <commit> <date> <author>  <subject>  (last change, if later)
+
+    The state is committed, modified or untracked. Renames are followed
+    (`git log --follow`). JSON rows hold revision, path, content_hash,
+    introduced_in and last_changed_in ({sha, author, date, subject} or null)
+    and state. Outside a git work tree only the content hashes are shown, and
+    the git fields are null.
+    """
+    report = _commands.blame(pick_directory(directory), revisions)
+    if report.work_tree is None:
+        click.echo("note: not in a git work tree: showing content hashes only", err=True)
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps([row.to_dict() for row in report.rows], indent=2))
+        return
+    for index, row in enumerate(report.rows):
+        if index:
+            click.echo()
+        click.echo(_format_blame(row))
+
+
+def _format_blame(row: Any) -> str:
+    def commit_line(commit: Any) -> str:
+        return f"{commit.short_sha} {commit.date[:10]} {commit.author}  {commit.subject}"
+
+    if row.introduced_in is not None:
+        header = f"{row.revision}  {commit_line(row.introduced_in)}"
+    else:
+        header = row.revision if row.state is None else f"{row.revision}  (not committed)"
+    state = f" ({row.state})" if row.state is not None else ""
+    lines = [header, f"    path     {row.path}{state}", f"    content  {row.content_hash}"]
+    last = row.last_changed_in
+    if last is not None and row.introduced_in is not None and last.sha != row.introduced_in.sha:
+        lines.append(f"    changed  {commit_line(last)}")
+    return "\n".join(lines)

@@ -8,14 +8,17 @@ Alembic is imported inside each function, never at module import.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from migrepo.errors import AppContextError, RepositoryError, UsageError
+from migrepo.errors import AppContextError, MigrepoError, RepositoryError, UsageError
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -23,11 +26,14 @@ if TYPE_CHECKING:
 
     from migrepo._config import Config
     from migrepo._extension import MigrateState
+    from migrepo._git import Blame
 
 # What a revision id may be: it names a file and fills a VARCHAR(32) column.
 _REV_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,31}")
 
 XArgs = str | Sequence[str] | None
+
+log = logging.getLogger("migrepo")
 
 
 def state() -> MigrateState:
@@ -77,6 +83,54 @@ def _check_repository(path: str) -> None:
             f"{path!r} is not a migrations directory (it has no env.py): "
             "run `flask db init` on an empty directory, or pass `-d DIRECTORY`"
         )
+
+
+def ledger(directory: str | os.PathLike[str] | None, direction: str | None) -> Any:
+    """The ledger hook for one command (see :func:`migrepo._ledger.recording`)."""
+    from migrepo._ledger import DEFAULT_TABLE, recording
+
+    current = state()
+
+    def engine_for(bind: str) -> Any:
+        engines = getattr(current.db, "engines", None)
+        return engines.get(bind or None) if engines is not None else None
+
+    return recording(
+        current.configure_args,
+        directory=resolve_directory(directory),
+        table_name=current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE),
+        direction=direction,
+        engine_for=engine_for,
+    )
+
+
+_CANT_LOCATE = re.compile(r"Can't locate revision identified by '([^']+)'")
+
+
+@contextmanager
+def explain_missing_revision(directory: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Turn Alembic's "Can't locate revision" for a database ahead of the work tree
+    into an explanation naming the branch that has it and `flask db sync`."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        match = _CANT_LOCATE.search(str(exc))
+        if match is None:
+            raise
+        revision = match.group(1)
+        try:
+            applied = revision in current_revisions(directory)
+        except Exception:
+            raise exc from None
+        if not applied:
+            raise
+        from migrepo import _sync
+
+        hashes = _sync.latest_hashes(ledger_entries(directory, revision=revision))
+        message = _sync.explain_missing(resolve_directory(directory), revision, hashes)
+        raise RepositoryError(message) from exc
 
 
 def check_rev_id(rev_id: str | None) -> None:
@@ -138,6 +192,9 @@ def init(
     config.config_file_name = os.path.join(path, "alembic.ini")
     config = state().migrate.call_configure_callbacks(config)
     command.init(config, path, template=template, package=package)
+    from migrepo import _integrity
+
+    _integrity.write(path, [])
     return path
 
 
@@ -161,18 +218,22 @@ def revision(
 
     check_rev_id(rev_id)
     config = get_config(directory, x_arg=x_arg, opts=["autogenerate"] if autogenerate else None)
-    scripts = command.revision(
-        config,
-        message,
-        autogenerate=autogenerate,
-        sql=sql,
-        head=head,
-        splice=splice,
-        branch_label=branch_label,
-        version_path=version_path,
-        rev_id=rev_id,
-    )
-    return _as_list(scripts)
+    with ledger(directory, None):
+        scripts = command.revision(
+            config,
+            message,
+            autogenerate=autogenerate,
+            sql=sql,
+            head=head,
+            splice=splice,
+            branch_label=branch_label,
+            version_path=version_path,
+            rev_id=rev_id,
+        )
+    written = _as_list(scripts)
+    if written:
+        _record_heads(directory, config)
+    return written
 
 
 def merge(
@@ -187,9 +248,42 @@ def merge(
 
     check_rev_id(rev_id)
     config = get_config(directory)
-    return command.merge(
+    script = command.merge(
         config, revisions, message=message, branch_label=branch_label, rev_id=rev_id
     )
+    if script is not None:
+        _record_heads(directory, config)
+    return script
+
+
+def write_heads(
+    directory: str | os.PathLike[str] | None = None, config: Config | None = None
+) -> tuple[str, list[str]]:
+    """Rewrite the HEADS file from the revision graph; returns its path and the heads.
+
+    ``config`` is the Config a command already built, so that the configure
+    callbacks run once per command.
+    """
+    from migrepo import _integrity
+
+    path = resolve_directory(directory)
+    graph = graph_of(config if config is not None else get_config(path))
+    tips = _integrity.expected_heads(graph)
+    return _integrity.write(path, tips), tips
+
+
+def _record_heads(directory: str | os.PathLike[str] | None, config: Config) -> None:
+    """Keep HEADS up to date after a revision was written; never fail the command."""
+    from migrepo._integrity import HEADS_FILE
+
+    try:
+        write_heads(directory, config)
+    except (MigrepoError, OSError) as exc:
+        log.warning(
+            "%s not updated: %s. Once that is fixed, run `flask db heads --write`.",
+            HEADS_FILE,
+            exc,
+        )
 
 
 def edit(directory: str | os.PathLike[str] | None = None, revision: str = "current") -> None:
@@ -211,7 +305,9 @@ def upgrade(
 ) -> None:
     from alembic import command
 
-    command.upgrade(get_config(directory, x_arg=x_arg), revision, sql=sql, tag=tag)
+    config = get_config(directory, x_arg=x_arg)
+    with explain_missing_revision(directory), ledger(directory, "upgrade"):
+        command.upgrade(config, revision, sql=sql, tag=tag)
 
 
 def downgrade(
@@ -227,7 +323,8 @@ def downgrade(
     if sql and revision == "-1":
         # Offline mode has no database to count back from.
         revision = "head:-1"
-    command.downgrade(config, revision, sql=sql, tag=tag)
+    with explain_missing_revision(directory), ledger(directory, "downgrade"):
+        command.downgrade(config, revision, sql=sql, tag=tag)
 
 
 def stamp(
@@ -241,14 +338,17 @@ def stamp(
     from alembic import command
 
     config = get_config(directory, x_arg=x_arg)
-    command.stamp(config, revision, sql=sql, tag=tag, purge=purge)
+    with ledger(directory, "stamp"):
+        command.stamp(config, revision, sql=sql, tag=tag, purge=purge)
 
 
 def check(directory: str | os.PathLike[str] | None = None, x_arg: XArgs = None) -> None:
     """Raise ``AutogenerateDiffsDetected`` when the models and the database differ."""
     from alembic import command
 
-    command.check(get_config(directory, x_arg=x_arg))
+    config = get_config(directory, x_arg=x_arg)
+    with ledger(directory, None):
+        command.check(config)
 
 
 # --- reading -----------------------------------------------------------------
@@ -309,7 +409,8 @@ def current(
 ) -> None:
     from alembic import command
 
-    command.current(get_config(directory, x_arg=x_arg), verbose=verbose)
+    with explain_missing_revision(directory):
+        command.current(get_config(directory, x_arg=x_arg), verbose=verbose)
 
 
 def _as_list(scripts: Any) -> list[Any]:
@@ -329,10 +430,15 @@ def revision_graph(directory: str | os.PathLike[str] | None = None) -> nx.DiGrap
     plain literals. Raises a :class:`~migrepo.errors.GraphError` for a file
     that cannot be read or a graph that is unsound.
     """
+    return graph_of(get_config(directory))
+
+
+def graph_of(config: Config) -> nx.DiGraph:
+    """The revision graph of the migrations directory ``config`` points at."""
     from migrepo._reader import read_revision_files
     from migrepo.graph import build_graph
 
-    files = read_revision_files(get_config(directory))
+    files = read_revision_files(config)
     for found in files:
         if found.error is not None:
             raise found.error
@@ -395,4 +501,152 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     from migrepo._verify import verify as run_checks
 
     files = read_revision_files(get_config(directory), execute=True)
-    return run_checks(Subject(files, strict=strict))
+    return run_checks(Subject(files, strict=strict, directory=resolve_directory(directory)))
+
+
+# --- the ledger --------------------------------------------------------------
+
+
+def ledger_entries(
+    directory: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    revision: str | None = None,
+) -> list[dict[str, Any]]:
+    """Ledger rows of every database the app migrates, newest first.
+
+    Each row holds the ledger's columns plus ``database``: the
+    Flask-SQLAlchemy bind key, '' for the default database.
+    """
+    from migrepo._ledger import DEFAULT_TABLE, read_rows
+
+    current = state()
+    if current.db is None:
+        raise AppContextError("Migrate was set up without a database: use `Migrate(app, db)`")
+    table = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
+    schema = current.configure_args.get("version_table_schema")
+    rows: list[dict[str, Any]] = []
+    for bind, engine in current.db.engines.items():
+        for row in read_rows(engine, table, schema, limit=limit, revision=revision):
+            row["database"] = bind or ""
+            rows.append(row)
+    rows.sort(key=lambda row: (_naive(row["started_at"]), row["id"]), reverse=True)
+    return rows[:limit] if limit is not None else rows
+
+
+def _naive(moment: Any) -> Any:
+    """SQLite hands back naive datetimes; compare every row in UTC without a zone."""
+    return moment.replace(tzinfo=None) if moment.tzinfo is None else moment.astimezone(
+        UTC
+    ).replace(tzinfo=None)
+
+
+# --- following a branch switch -----------------------------------------------
+
+
+def sync(
+    directory: str | os.PathLike[str] | None = None,
+    dry_run: bool = False,
+    x_arg: XArgs = None,
+) -> Any:
+    """Bring the database to the work tree's heads; returns the :class:`~migrepo._sync.Plan`.
+
+    Revisions the database has and the work tree lacks are downgraded with
+    the exact content the ledger recorded, then the database is upgraded.
+    ``dry_run`` only plans.
+    """
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from migrepo import _sync
+    from migrepo._reader import version_locations
+    from migrepo.graph import heads as graph_heads
+
+    path = resolve_directory(directory)
+    graph = revision_graph(directory)
+    known = set(graph)
+    config = get_config(directory, x_arg=x_arg)
+    plan = _sync.Plan(sorted(current_revisions(directory, x_arg)), heads=graph_heads(graph))
+    missing = [revision for revision in plan.current if revision not in known]
+    if missing:
+        hashes = _sync.latest_hashes(ledger_entries(directory))
+        with _sync.recovery_location(path) as location:
+            plan.recovered = _sync.recover(path, location, missing, known, hashes)
+            plan.downgrade_to = _sync.downgrade_target(plan.recovered, known)
+            extended = get_config(directory, x_arg=x_arg)
+            locations = [*map(str, version_locations(config)), str(location)]
+            extended.set_main_option("path_separator", "os")
+            extended.set_main_option("version_locations", os.pathsep.join(locations))
+            script = ScriptDirectory.from_config(extended)
+            plan.downgrade = [
+                sc.revision
+                for sc in script.iterate_revisions(
+                    tuple(plan.current), plan.downgrade_to, select_for_downgrade=True
+                )
+            ]
+            if not dry_run:
+                with ledger(directory, "downgrade"):
+                    command.downgrade(extended, plan.downgrade_to)
+    if not dry_run and not plan.in_sync:
+        with ledger(directory, "upgrade"):
+            command.upgrade(config, "heads")
+    return plan
+
+
+# --- git audit ---------------------------------------------------------------
+
+
+def blame(
+    directory: str | os.PathLike[str] | None = None, revisions: Sequence[str] = ()
+) -> Blame:
+    """Where each revision file came from: a :class:`~migrepo._git.Blame`.
+
+    ``revisions`` are ids or unique id prefixes, reported in the order given;
+    with none, every revision, newest first. Each row holds the file's content
+    hash (its git blob hash) and, in a git work tree, its state and the
+    commits that introduced and last changed it (following renames).
+    """
+    from migrepo import _git
+    from migrepo._reader import read_revision_files
+    from migrepo.graph import build_graph, newest_first
+
+    files = read_revision_files(get_config(directory))
+    for found in files:
+        if found.error is not None:
+            raise found.error
+    by_revision = {found.record.revision: found for found in files if found.record is not None}
+    if revisions:
+        known = list(by_revision)
+        order = list(dict.fromkeys(_match_revision(known, rev) for rev in revisions))
+    else:
+        order = newest_first(build_graph([f.record for f in files if f.record is not None]))
+    return _git.blame([by_revision[rev] for rev in order], resolve_directory(directory))
+
+
+def _match_revision(known: Sequence[str], argument: str) -> str:
+    """The revision id ``argument`` names: the id itself, or a prefix of exactly one id."""
+    from migrepo.errors import UnknownRevision
+
+    if argument in known:
+        return argument
+    matches = sorted(rev for rev in known if argument and rev.startswith(argument))
+    if not matches:
+        raise UnknownRevision(argument)
+    if len(matches) > 1:
+        raise UsageError(
+            f"revision prefix {argument!r} is ambiguous ({', '.join(matches)}): "
+            "give more characters"
+        )
+    return matches[0]
+
+
+def shown_revisions(
+    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
+) -> list[str]:
+    """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(get_config(directory))
+    target: Any = revision
+    if revision == "current":
+        target = tuple(sorted(current_revisions(directory, x_arg)))
+    return [sc.revision for sc in script.get_revisions(target) if sc is not None]

@@ -26,6 +26,8 @@ class Subject:
 
     files: list[RevisionFile]
     strict: bool = False
+    # The migrations directory, for the checks of files beside the revisions (HEADS).
+    directory: str | None = None
     records: list[RevisionRecord] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,10 +61,53 @@ def several_heads(subject: Subject) -> Iterator[Finding]:
         )
 
 
+def heads_file(subject: Subject) -> Iterator[Finding]:
+    """The HEADS file agrees with the graph's heads (see :mod:`migrepo._integrity`)."""
+    from migrepo import _integrity
+    from migrepo.graph import build_graph, check_records
+
+    if subject.directory is None:
+        return
+    readable = all(found.error is None for found in subject.files)
+    sound = readable and not check_records(subject.records)
+    # An unsound graph's heads mean nothing yet: then only the file itself is checked.
+    problem = _integrity.check(subject.directory, build_graph(subject.records) if sound else None)
+    if problem is not None:
+        yield Finding("error" if subject.strict else problem.level, problem.message)
+
+
+def uncommitted_files(subject: Subject) -> Iterator[Finding]:
+    """Revision files git has not committed as they are: they would not ship with the code.
+
+    Outside a git work tree there is nothing to check.
+    """
+    from migrepo import _git
+    from migrepo.errors import GitError
+
+    if not subject.files:
+        return
+    try:
+        repo = _git.open_repo(subject.files[0].path.parent)
+        if repo is None:
+            return
+        with repo:
+            relpaths = [_git.relative_path(repo, found.path) for found in subject.files]
+            states = _git.file_states(repo, [rel for rel in relpaths if rel is not None])
+    except GitError as exc:
+        yield Finding("warning", f"cannot tell which revision files are committed: {exc}")
+        return
+    level: Literal["error", "warning"] = "error" if subject.strict else "warning"
+    for rel, state in states.items():
+        if state != "committed":
+            yield Finding(level, f"{rel} is not committed ({state}): commit it with the code")
+
+
 CHECKS: list[Callable[[Subject], Iterable[Finding]]] = [
     unreadable_files,
     unsound_graph,
     several_heads,
+    heads_file,
+    uncommitted_files,
 ]
 
 

@@ -31,6 +31,7 @@ class Project:
     binds: dict[str, str] = field(default_factory=dict)
     migrate_kwargs: dict[str, Any] = field(default_factory=dict)
     directory: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
     _apps: list[Flask] = field(default_factory=list)
 
     @property
@@ -42,6 +43,7 @@ class Project:
         app.config["SQLALCHEMY_DATABASE_URI"] = self.url
         if self.binds:
             app.config["SQLALCHEMY_BINDS"] = dict(self.binds)
+        app.config.update(self.config)
         db = SQLAlchemy()
 
         class User(db.Model):  # type: ignore[name-defined,misc]
@@ -89,12 +91,16 @@ class Project:
         assert result.exit_code == 0, (result.output, result.exception)
         return result
 
-    def tables(self, url: str | None = None) -> set[str]:
+    def tables(self, url: str | None = None, *, ledger: bool = False) -> set[str]:
+        """The database's tables; migrepo's ledger only when ``ledger`` is true."""
         engine = sa.create_engine(url or self.url)
         try:
-            return set(sa.inspect(engine).get_table_names())
+            names = set(sa.inspect(engine).get_table_names())
         finally:
             engine.dispose()
+        if not ledger:
+            names.discard(self.config.get("MIGREPO_LEDGER_TABLE", "migrepo_ledger"))
+        return names
 
     def version(self, url: str | None = None, table: str = "alembic_version") -> set[str]:
         engine = sa.create_engine(url or self.url)

@@ -55,9 +55,10 @@ def dispose(app: Flask) -> None:
 
 
 def tables(url: str) -> set[str]:
+    """The schema's tables, leaving out migrepo's ledger."""
     engine = sa.create_engine(url)
     try:
-        return set(sa.inspect(engine).get_table_names())
+        return set(sa.inspect(engine).get_table_names()) - {"migrepo_ledger"}
     finally:
         engine.dispose()
 

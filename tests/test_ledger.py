@@ -1,0 +1,179 @@
+"""The ledger: one row per applied step, written with the step; `flask db log`; the cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from migrepo._reader import blob_hash
+from tests.apps import Project, project
+
+FAILING = '''"""boom"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "r3"
+down_revision = "r2"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table("half", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("SELECT * FROM no_such_table")
+
+
+def downgrade():
+    pass
+'''
+
+
+def ledger(proj: Project, table: str = "migrepo_ledger") -> list[dict[str, object]]:
+    engine = sa.create_engine(proj.url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))
+            return [dict(row._mapping) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def two_revisions(proj: Project) -> tuple[Path, Path]:
+    proj.ok("init")
+    proj.ok("migrate", "-m", "initial", "--rev-id", "r1")
+    proj.ok("revision", "-m", "second", "--rev-id", "r2")
+    first, second = proj.revision_files()
+    return first, second
+
+
+def test_upgrade_downgrade_stamp_each_write_rows(any_proj: Project) -> None:
+    first, second = two_revisions(any_proj)
+    any_proj.ok("upgrade")
+    any_proj.ok("downgrade")
+    any_proj.ok("stamp", "r2")
+
+    rows = ledger(any_proj)
+    assert [(r["revision"], r["direction"], r["outcome"]) for r in rows] == [
+        ("r1", "upgrade", "ok"),
+        ("r2", "upgrade", "ok"),
+        ("r2", "downgrade", "ok"),
+        ("r2", "stamp", "ok"),
+    ]
+    assert rows[0]["content_hash"] == blob_hash(first.read_bytes())
+    assert rows[1]["content_hash"] == blob_hash(second.read_bytes())
+    assert all(r["git_commit"] is None and r["git_dirty"] is None for r in rows)
+    assert all("@" in str(r["applied_by"]) for r in rows)
+    assert all(r["migrepo_version"] == "0.1.0" and r["error"] is None for r in rows)
+    assert all(int(r["duration_ms"]) >= 0 for r in rows)  # type: ignore[call-overload]
+    assert "migrepo_ledger" in any_proj.tables(ledger=True)
+
+
+def test_autogenerate_and_check_ignore_the_ledger_table(any_proj: Project) -> None:
+    two_revisions(any_proj)
+    any_proj.ok("upgrade")
+    email = any_proj.app(email=True)
+    any_proj.ok("migrate", "--rev-id", "r3", app=email)
+    any_proj.ok("upgrade", app=email)
+    assert "No changes in schema detected." in any_proj.ok("migrate", app=email).output
+    assert "No new upgrade operations detected" in any_proj.ok("check", app=email).output
+
+
+def test_ledger_table_name_is_configurable(tmp_path: Path, sqlite_url: str) -> None:
+    with project(tmp_path, sqlite_url, config={"MIGREPO_LEDGER_TABLE": "audit_trail"}) as proj:
+        two_revisions(proj)
+        proj.ok("upgrade")
+        assert {"audit_trail", "alembic_version"} <= proj.tables(ledger=True)
+        assert "migrepo_ledger" not in proj.tables(ledger=True)
+        assert [r["revision"] for r in ledger(proj, "audit_trail")] == ["r1", "r2"]
+
+
+def test_failed_step_is_recorded_after_rollback(any_proj: Project) -> None:
+    two_revisions(any_proj)
+    any_proj.ok("upgrade")
+    failing = any_proj.migrations / "versions" / "r3_boom.py"
+    failing.write_text(FAILING)
+
+    result = any_proj.run("upgrade")
+    assert result.exit_code == 1
+    assert f"(at {failing}:13)" in result.output
+    assert any_proj.version() == {"r2"}
+
+    last = ledger(any_proj)[-1]
+    assert (last["revision"], last["direction"], last["outcome"]) == ("r3", "upgrade", "failed")
+    assert last["content_hash"] == blob_hash(failing.read_bytes())
+    assert "no_such_table" in str(last["error"])
+
+
+def test_offline_sql_includes_the_ledger(proj: Project) -> None:
+    two_revisions(proj)
+    out = proj.ok("upgrade", "--sql").stdout
+    assert "CREATE TABLE IF NOT EXISTS migrepo_ledger" in out
+    assert out.count("INSERT INTO migrepo_ledger") == 2
+    assert "'r1', 'upgrade'" in out
+
+
+def test_log_text_and_json(proj: Project) -> None:
+    two_revisions(proj)
+    assert "The ledger is empty" in proj.ok("log").output
+    proj.ok("upgrade")
+    proj.ok("downgrade")
+
+    text = proj.ok("log").stdout
+    assert text.index("downgrade r2 (ok)") < text.index("upgrade r2 (ok)")
+    assert "Content: " in text and "By:      " in text
+
+    rows = json.loads(proj.ok("log", "--format", "json").stdout)
+    assert [(r["direction"], r["revision"]) for r in rows] == [
+        ("downgrade", "r2"),
+        ("upgrade", "r2"),
+        ("upgrade", "r1"),
+    ]
+    assert {
+        "revision", "direction", "content_hash", "git_commit", "git_dirty", "applied_by",
+        "started_at", "duration_ms", "outcome", "error", "migrepo_version",
+    } <= set(rows[0])
+
+    assert len(json.loads(proj.ok("log", "-n", "1", "--format", "json").stdout)) == 1
+    only = json.loads(proj.ok("log", "--revision", "r1", "--format", "json").stdout)
+    assert [r["revision"] for r in only] == ["r1"]
+
+
+def test_applied_files_are_cached_by_hash(proj: Project) -> None:
+    first, _ = two_revisions(proj)
+    proj.ok("upgrade")
+    digest = blob_hash(first.read_bytes())
+    cached = proj.migrations / ".migrepo" / "objects" / digest[:2] / digest[2:]
+    assert cached.read_bytes() == first.read_bytes()
+    assert (proj.migrations / ".migrepo" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+    from migrepo._store import ObjectCache
+
+    cached.write_bytes(b"tampered")
+    assert ObjectCache(proj.migrations).get(digest) is None
+    assert not cached.exists()
+
+
+def test_git_commit_and_dirty_flag_are_recorded(proj: Project) -> None:
+    import git
+
+    two_revisions(proj)
+    with git.Repo.init(proj.root) as repo:
+        repo.index.add([str(p) for p in proj.revision_files()])
+        commit = repo.index.commit("migrations", author=git.Actor("Ada", "ada@example.org"))
+        proj.ok("upgrade", "r1")
+        (proj.root / "notes.txt").write_text("x")
+        repo.index.add([str(proj.root / "notes.txt")])  # staged, not committed: dirty
+        proj.ok("upgrade")
+    rows = ledger(proj)
+    assert [(r["git_commit"], bool(r["git_dirty"])) for r in rows] == [
+        (commit.hexsha, False),
+        (commit.hexsha, True),
+    ]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(proj.migrations / ".migrepo" / "objects")],
+        cwd=proj.root,
+    )
+    assert ignored.returncode == 0
