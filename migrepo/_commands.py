@@ -501,7 +501,14 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     from migrepo._verify import verify as run_checks
 
     files = read_revision_files(get_config(directory), execute=True)
-    return run_checks(Subject(files, strict=strict, directory=resolve_directory(directory)))
+    subject = Subject(files, strict=strict, directory=resolve_directory(directory))
+    try:
+        subject.ledger = ledger_entries(directory)
+    except Exception as exc:  # an unreachable database: verify the files all the same
+        from migrepo._text import mask_passwords
+
+        subject.ledger_error = mask_passwords(str(exc).strip().splitlines()[0])
+    return run_checks(subject)
 
 
 # --- the ledger --------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from migrepo._reader import RevisionFile
 from migrepo.graph.records import RevisionRecord
@@ -28,6 +28,9 @@ class Subject:
     strict: bool = False
     # The migrations directory, for the checks of files beside the revisions (HEADS).
     directory: str | None = None
+    # Ledger rows, newest first; None when the database could not be read.
+    ledger: list[dict[str, Any]] | None = None
+    ledger_error: str | None = None
     records: list[RevisionRecord] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -102,12 +105,48 @@ def uncommitted_files(subject: Subject) -> Iterator[Finding]:
             yield Finding(level, f"{rel} is not committed ({state}): commit it with the code")
 
 
+def changed_after_apply(subject: Subject) -> Iterator[Finding]:
+    """An applied revision whose file no longer holds the content that ran."""
+    if subject.ledger is None:
+        if subject.ledger_error is not None:
+            yield Finding("warning", f"could not read the ledger: {subject.ledger_error}")
+        return
+    by_revision = {f.record.revision: f for f in subject.files if f.record is not None}
+    for revision, row in applied(subject.ledger).items():
+        found = by_revision.get(revision)
+        if found is None or row["content_hash"] is None or found.blob == row["content_hash"]:
+            continue
+        yield Finding(
+            "error",
+            f"revision {revision} changed after it was applied: {found.path} hashes to "
+            f"{found.blob}, but {row['content_hash']} ran on {row['started_at']:%Y-%m-%d %H:%M} "
+            f"UTC by {row['applied_by']}; restore the file (git checkout) or write a new revision",
+        )
+
+
+def applied(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The revisions the ledger says are applied, each with the row that applied it.
+
+    ``rows`` come newest first, as :func:`migrepo._commands.ledger_entries` returns them.
+    """
+    state: dict[str, dict[str, Any]] = {}
+    for row in reversed(rows):
+        if row["outcome"] != "ok":
+            continue
+        if row["direction"] in ("upgrade", "stamp"):
+            state[row["revision"]] = row
+        elif row["direction"] == "downgrade":
+            state.pop(row["revision"], None)
+    return state
+
+
 CHECKS: list[Callable[[Subject], Iterable[Finding]]] = [
     unreadable_files,
     unsound_graph,
     several_heads,
     heads_file,
     uncommitted_files,
+    changed_after_apply,
 ]
 
 

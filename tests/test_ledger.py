@@ -177,3 +177,45 @@ def test_git_commit_and_dirty_flag_are_recorded(proj: Project) -> None:
         cwd=proj.root,
     )
     assert ignored.returncode == 0
+
+
+def test_verify_catches_an_applied_file_changed_afterwards(any_proj: Project) -> None:
+    first, second = two_revisions(any_proj)
+    any_proj.ok("upgrade")
+    original = first.read_bytes()
+    first.write_bytes(original.replace(b"def downgrade", b"# edited\ndef downgrade"))
+
+    result = any_proj.run("verify")
+    assert result.exit_code == 1
+    line = next(x for x in result.output.splitlines() if "changed after it was applied" in x)
+    assert line.startswith("error: revision r1 changed after it was applied")
+    assert blob_hash(first.read_bytes()) in line and blob_hash(original) in line
+    assert "@" in line  # who applied it
+
+    first.write_bytes(original)
+    assert "changed after it was applied" not in any_proj.run("verify").output
+
+
+def test_verify_ignores_a_changed_file_that_was_downgraded(proj: Project) -> None:
+    _, second = two_revisions(proj)
+    proj.ok("upgrade")
+    proj.ok("downgrade")
+    second.write_text(second.read_text() + "\n# reworked before applying again\n")
+    assert "changed after it was applied" not in proj.run("verify").output
+
+
+def test_content_hash_is_git_blob_hash_of_the_raw_bytes(tmp_path: Path) -> None:
+    """No line-ending normalisation: CRLF and LF files hash differently, as
+    `git hash-object --no-filters` does (the same as plain `git hash-object`
+    when git applies no eol conversion)."""
+    lf = tmp_path / "lf.py"
+    crlf = tmp_path / "crlf.py"
+    lf.write_bytes(b'revision = "a"\ndown_revision = None\n')
+    crlf.write_bytes(b'revision = "a"\r\ndown_revision = None\r\n')
+    for path in (lf, crlf):
+        expected = subprocess.run(
+            ["git", "hash-object", "--no-filters", str(path)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        assert blob_hash(path.read_bytes()) == expected
+    assert blob_hash(lf.read_bytes()) != blob_hash(crlf.read_bytes())
