@@ -8,11 +8,12 @@ import secrets
 from pathlib import Path
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, durable: bool = True) -> None:
     """Write ``data`` to a new file beside ``path``, then rename it over ``path``.
 
     A reader sees the old file or the new one, never half of one. The new
     file gets the mode the umask gives, as an ordinary write would.
+    ``durable=False`` skips the fsync: for caches, whose every read is checked.
     """
     target = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -21,8 +22,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

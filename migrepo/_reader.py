@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +34,18 @@ _REVISION_FILE = re.compile(r"(?!\.#|__init__)(.*\.py)$")
 
 @dataclass(frozen=True, slots=True)
 class RevisionFile:
-    """A revision file as read from disk: its content address and its record."""
+    """A revision file as read from disk: its content address and its record.
+
+    ``values`` holds what the module declares, as Alembic would read it:
+    ``revision``, ``down_revision``, ``branch_labels``, ``depends_on`` and
+    ``__doc__``.
+    """
 
     path: Path
     blob: str
     record: RevisionRecord | None
     error: RevisionFileError | None = None
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 def blob_hash(data: bytes) -> str:
@@ -65,39 +71,110 @@ def version_locations(config: Config) -> list[Path]:
 def list_revision_files(config: Config) -> list[Path]:
     """Every revision file, in Alembic's order: directory by directory, names sorted."""
     recursive = config.get_alembic_boolean_option("recursive_version_locations")
+    return list_files(version_locations(config), recursive=recursive)
+
+
+def list_files(locations: list[Path], *, recursive: bool) -> list[Path]:
+    """The revision files under ``locations``, each once, as Alembic lists them.
+
+    Each directory is resolved once; a file that is itself a symlink is
+    resolved too, so a file reachable twice is still listed once.
+    """
     found: list[Path] = []
-    seen: set[Path] = set()
-    for location in version_locations(config):
-        if not location.is_dir():
-            continue
-        for root, dirs, files in os.walk(location):
-            dirs.sort()
-            if Path(root).name == "__pycache__":
-                continue
-            for name in sorted(files):
-                path = Path(root, name).resolve()
-                if _REVISION_FILE.match(name) and path not in seen:
+    seen: set[str] = set()
+    pending = [os.path.realpath(location) for location in locations if location.is_dir()]
+    while pending:
+        directory = pending.pop(0)
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+        subdirectories = []
+        for entry in entries:
+            if entry.is_dir():
+                if entry.name != "__pycache__":
+                    subdirectories.append(entry.path)
+            elif _REVISION_FILE.match(entry.name):
+                path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+                if path not in seen:
                     seen.add(path)
-                    found.append(path)
-            if not recursive:
-                break
+                    found.append(Path(path))
+        if recursive:
+            pending[:0] = subdirectories
     return found
 
 
 def read_revision_files(config: Config, *, execute: bool = False) -> list[RevisionFile]:
-    """Read every revision file; ``execute=True`` runs each one as Alembic would."""
-    return [read_revision_file(path, execute=execute) for path in list_revision_files(config)]
+    """Read every revision file; ``execute=True`` runs each one as Alembic would.
+
+    Without ``execute``, files go through the revision index
+    (:mod:`migrepo._index`): one whose stat or content is known is not parsed.
+    """
+    paths = list_revision_files(config)
+    if execute:
+        return [read_revision_file(path, execute=True) for path in paths]
+    return read_indexed(paths, migrations_directory(config))
 
 
-def read_revision_file(path: Path, *, execute: bool = False) -> RevisionFile:
+def migrations_directory(config: Config) -> Path:
+    from alembic.util import coerce_resource_to_filename
+
+    return Path(coerce_resource_to_filename(config.get_main_option("script_location") or "."))
+
+
+def read_indexed(paths: list[Path], migrations: Path) -> list[RevisionFile]:
+    from migrepo._index import Index
+
+    index = Index.load(migrations)
+    files = [_read_through(index, path) for path in paths]
+    index.save({str(path) for path in paths})
+    return files
+
+
+def _read_through(index: Any, path: Path) -> RevisionFile:
+    name = str(path)
+    stat = path.stat()
+    blob = index.blob_for(name, stat)
+    if blob is not None:
+        values = _from_json(index.records[blob])
+        return RevisionFile(path, blob, _record(path, values), values=values)
     data = path.read_bytes()
+    blob = blob_hash(data)
+    known = index.records.get(blob)
+    if known is not None:
+        values = _from_json(known)
+    else:
+        try:
+            parsed = _literal_values(path, data)
+        except RevisionFileError as exc:
+            return RevisionFile(path, blob, None, exc)
+        if parsed is None:  # identifiers that are not literals: run it, and do not cache
+            return read_revision_file(path, execute=True, data=data)
+        values = parsed
+    try:
+        record = _record(path, values)
+    except RevisionFileError as exc:
+        return RevisionFile(path, blob, None, exc)
+    index.remember(name, stat, blob, values)
+    return RevisionFile(path, blob, record, values=values)
+
+
+def _from_json(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON turns tuples into lists; give Alembic the shapes a module would have."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def read_revision_file(
+    path: Path, *, execute: bool = False, data: bytes | None = None
+) -> RevisionFile:
+    data = path.read_bytes() if data is None else data
     blob = blob_hash(data)
     try:
         values = None if execute else _literal_values(path, data)
-        record = _record(path, values if values is not None else _executed_values(path))
+        if values is None:
+            values = _executed_values(path)
+        record = _record(path, values)
     except RevisionFileError as exc:
         return RevisionFile(path, blob, None, exc)
-    return RevisionFile(path, blob, record)
+    return RevisionFile(path, blob, record, values=values)
 
 
 def _literal_values(path: Path, data: bytes) -> dict[str, Any] | None:

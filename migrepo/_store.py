@@ -32,7 +32,7 @@ class ObjectCache:
             return
         self.ensure()
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, data)
+        atomic_write(target, data, durable=False)
 
     def ensure(self) -> Path:
         """Create the cache folder, which tells git to ignore it; returns the folder."""

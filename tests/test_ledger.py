@@ -180,7 +180,7 @@ def test_git_commit_and_dirty_flag_are_recorded(proj: Project) -> None:
 
 
 def test_verify_catches_an_applied_file_changed_afterwards(any_proj: Project) -> None:
-    first, second = two_revisions(any_proj)
+    first, _ = two_revisions(any_proj)
     any_proj.ok("upgrade")
     original = first.read_bytes()
     first.write_bytes(original.replace(b"def downgrade", b"# edited\ndef downgrade"))

@@ -1,0 +1,115 @@
+"""Alembic's ScriptDirectory, fed from migrepo's revision index.
+
+Alembic executes every revision file to build its revision map: about
+0.2 ms a file, on every command. :class:`IndexedScriptDirectory` builds the
+same map from :mod:`migrepo._reader`'s index, with each revision's module
+standing in as a :class:`LazyModule` that imports the real file only when
+its code is needed (its ``upgrade()`` or ``downgrade()`` is about to run).
+Everything else is Alembic's own code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionMap
+
+from migrepo._reader import list_files, read_indexed
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+
+class LazyModule:
+    """Stands in for a revision module: what it declares now, the rest on first use."""
+
+    def __init__(self, path: Path, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        self.__dict__["_migrepo_path"] = path
+        self.__dict__["_migrepo_module"] = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Alembic probes for this marker of sourceless files with hasattr();
+        # answering without importing keeps `history` from loading every file.
+        if name.startswith("_alembic"):
+            raise AttributeError(name)
+        return getattr(self._load(), name)
+
+    def _load(self) -> ModuleType:
+        from alembic.util import load_python_file
+
+        module: ModuleType | None = self.__dict__["_migrepo_module"]
+        if module is None:
+            path: Path = self.__dict__["_migrepo_path"]
+            module = load_python_file(str(path.parent), path.name)
+            self.__dict__["_migrepo_module"] = module
+        return module
+
+
+class IndexedScriptDirectory(ScriptDirectory):
+    """Alembic's ScriptDirectory with its revision map built from the index.
+
+    ``from_config`` returns Alembic's own ScriptDirectory whose public
+    ``revision_map`` is replaced: no revision module runs until a migration
+    step needs its code. Sourceless directories (``.pyc`` only) keep
+    Alembic's own loader.
+    """
+
+    @classmethod
+    def from_config(cls, config: Config) -> ScriptDirectory:
+        script = ScriptDirectory.from_config(config)
+        if not script.sourceless:
+            script.revision_map = RevisionMap(partial(indexed_scripts, script))
+        return script
+
+
+def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
+    """The Script objects of ``script``'s revision files, from the index."""
+    paths = list_files(version_locations_of(script), recursive=script.recursive_version_locations)
+    for found in read_indexed(paths, Path(script.dir)):
+        if found.record is None:
+            # A file the index cannot read is loaded as Alembic loads it, so that
+            # the error (or the legacy filename rule) is Alembic's own. Private,
+            # but it is the one place Alembic defines how a file becomes a Script.
+            loaded = Script._from_path(script, found.path)
+            if loaded is not None:
+                yield loaded
+            continue
+        module = LazyModule(found.path, found.values)
+        yield Script(module, found.record.revision, found.path)  # type: ignore[arg-type]
+
+
+def version_locations_of(script: ScriptDirectory) -> list[Path]:
+    """The version directories, resolved as ScriptDirectory resolves them."""
+    from alembic.util import coerce_resource_to_filename
+
+    if script.version_locations:
+        return [
+            Path(coerce_resource_to_filename(location)).absolute()
+            for location in script.version_locations
+        ]
+    return [Path(script.dir, "versions").absolute()]
+
+
+@contextmanager
+def indexed_script_directory() -> Iterator[None]:
+    """Run Alembic's command functions with :class:`IndexedScriptDirectory`.
+
+    Alembic's ``command`` module builds every ScriptDirectory through the
+    name ``ScriptDirectory`` in its own namespace and offers no hook to supply
+    another class; this rebinds that one name for the length of one command.
+    """
+    import alembic.command
+
+    original = alembic.command.ScriptDirectory
+    alembic.command.ScriptDirectory = IndexedScriptDirectory  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        alembic.command.ScriptDirectory = original  # type: ignore[misc]

@@ -1,0 +1,174 @@
+"""The revision index gives exactly what Alembic's own full load gives."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from migrepo._index import Index
+from migrepo._scripts import IndexedScriptDirectory, LazyModule
+
+TEMPLATE = '''"""{doc}"""
+from alembic import op
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = {labels!r}
+depends_on = {deps!r}
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+'''
+
+docs = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters='\\"\r'),
+    max_size=40,
+)
+
+
+@st.composite
+def directories(draw: st.DrawFn) -> list[dict[str, object]]:
+    """Revision files forming a DAG: branches, merges, labels, dependencies."""
+    count = draw(st.integers(min_value=1, max_value=25))
+    revisions: list[dict[str, object]] = []
+    for i in range(count):
+        rev = f"r{i:03d}"
+        earlier = [r["rev"] for r in revisions]
+        parents = (
+            draw(st.lists(st.sampled_from(earlier), max_size=3, unique=True)) if earlier else []
+        )
+        down: object = None if not parents else parents[0] if len(parents) == 1 else tuple(parents)
+        labels = (f"lbl{i}",) if draw(st.booleans()) and i % 5 == 0 else None
+        deps = (
+            draw(st.sampled_from(earlier))
+            if earlier and draw(st.booleans()) and i % 3 == 0
+            else None
+        )
+        doc = draw(docs)
+        revisions.append({"rev": rev, "down": down, "labels": labels, "deps": deps, "doc": doc})
+    return revisions
+
+
+def write(directory: Path, revisions: list[dict[str, object]]) -> Config:
+    versions = directory / "versions"
+    versions.mkdir(parents=True)
+    for r in revisions:
+        (versions / f"{r['rev']}_x.py").write_text(TEMPLATE.format(**r), encoding="utf-8")
+    config = Config()
+    config.set_main_option("script_location", str(directory))
+    return config
+
+
+def describe(script: ScriptDirectory) -> dict[str, object]:
+    """Everything Alembic's commands read from a ScriptDirectory."""
+    walked = list(script.walk_revisions())
+    return {
+        "heads": script.get_heads(),
+        "bases": script.get_bases(),
+        "walk": [sc.revision for sc in walked],
+        "scripts": [
+            (
+                sc.revision,
+                sc.down_revision,
+                sc.branch_labels,
+                sc.dependencies,
+                sc.doc,
+                sc.longdoc,
+                sc.log_entry.replace(str(sc.path), "PATH"),
+                sc.cmd_format(
+                    False, include_branches=True, include_doc=True, include_parents=True
+                ),
+            )
+            for sc in walked
+        ],
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(directories())
+def test_index_matches_alembic(revisions: list[dict[str, object]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write(Path(tmp), revisions)
+        try:
+            expected = describe(ScriptDirectory.from_config(config))
+        except Exception as exc:  # Alembic rejects the graph: so must the index
+            with pytest.raises(type(exc)):
+                describe(IndexedScriptDirectory.from_config(config))
+            return
+        first = IndexedScriptDirectory.from_config(config)
+        assert describe(first) == expected
+        # Nothing was executed to get there.
+        assert all(
+            isinstance(sc.module, LazyModule) and sc.module.__dict__["_migrepo_module"] is None
+            for sc in first.walk_revisions()
+        )
+        # A second read comes from the index file and agrees too.
+        assert describe(IndexedScriptDirectory.from_config(config)) == expected
+
+
+def test_module_loads_only_when_its_code_runs(tmp_path: Path) -> None:
+    config = write(
+        tmp_path, [{"rev": "a1", "down": None, "labels": None, "deps": None, "doc": "x"}]
+    )
+    [script] = IndexedScriptDirectory.from_config(config).walk_revisions()
+    assert script.module.__dict__["_migrepo_module"] is None
+    assert callable(script.module.upgrade)
+    assert script.module.__dict__["_migrepo_module"] is not None
+
+
+def test_non_literal_identifiers_are_executed(tmp_path: Path) -> None:
+    config = write(
+        tmp_path, [{"rev": "a1", "down": None, "labels": None, "deps": None, "doc": "x"}]
+    )
+    (tmp_path / "versions" / "b2_x.py").write_text(
+        'REV = "b"\nrevision = REV + "2"\ndown_revision = "a" + "1"\n'
+        "def upgrade():\n    pass\ndef downgrade():\n    pass\n"
+    )
+    expected = describe(ScriptDirectory.from_config(config))
+    assert describe(IndexedScriptDirectory.from_config(config)) == expected
+    assert expected["heads"] == ["b2"]
+
+
+def test_a_broken_file_fails_both_loaders(tmp_path: Path) -> None:
+    config = write(
+        tmp_path, [{"rev": "a1", "down": None, "labels": None, "deps": None, "doc": "x"}]
+    )
+    (tmp_path / "versions" / "b2_x.py").write_text('revision = "b2"\ndef (:\n')
+    with pytest.raises(SyntaxError):
+        ScriptDirectory.from_config(config).get_heads()
+    with pytest.raises(SyntaxError):
+        IndexedScriptDirectory.from_config(config).get_heads()
+
+
+def test_index_is_rebuilt_when_corrupt_and_follows_edits(tmp_path: Path) -> None:
+    config = write(
+        tmp_path, [{"rev": "a1", "down": None, "labels": None, "deps": None, "doc": "x"}]
+    )
+    assert IndexedScriptDirectory.from_config(config).get_heads() == ["a1"]
+    index_file = tmp_path / ".migrepo" / "index.json"
+    assert index_file.is_file()
+    assert (tmp_path / ".migrepo" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+    index_file.write_text("{not json")
+    assert IndexedScriptDirectory.from_config(config).get_heads() == ["a1"]
+
+    # Same size, same mtime, new bytes: the stat says unchanged, but a stat
+    # this close to the index's own write is not trusted.
+    path = tmp_path / "versions" / "a1_x.py"
+    stat = path.stat()
+    path.write_text(path.read_text().replace("'a1'", "'z9'"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert IndexedScriptDirectory.from_config(config).get_heads() == ["z9"]
+    assert Index.load(tmp_path).records  # rewritten, readable
