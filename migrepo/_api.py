@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from migrepo import _commands
+from migrepo._text import mask_passwords
 from migrepo.errors import MigrepoError
 
 log = logging.getLogger("migrepo")
@@ -32,7 +33,7 @@ def _exit_on_error(f: Callable[P, R]) -> Callable[P, R]:
         try:
             return f(*args, **kwargs)
         except (MigrepoError, CommandError) as exc:
-            log.error("Error: %s", exc)
+            log.error("Error: %s", mask_passwords(str(exc)))
             sys.exit(1)
 
     return wrapper

@@ -9,12 +9,15 @@ git's object database lacks a file.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from migrepo._files import atomic_write
 from migrepo._reader import blob_hash
 
 CACHE_DIR = ".migrepo"
+# A git object id: SHA-1, or SHA-256 for repositories that use it.
+_DIGEST = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 class ObjectCache:
@@ -23,6 +26,9 @@ class ObjectCache:
         self.objects = self.root / "objects"
 
     def path(self, digest: str) -> Path:
+        """Where ``digest`` lives; a value that is not a hex hash is refused."""
+        if not _DIGEST.fullmatch(digest):
+            raise ValueError(f"not a content hash: {digest!r}")
         return self.objects / digest[:2] / digest[2:]
 
     def put(self, digest: str, data: bytes) -> None:
@@ -44,10 +50,10 @@ class ObjectCache:
 
     def get(self, digest: str) -> bytes | None:
         """The bytes stored under ``digest``, or None; a corrupt copy is deleted."""
-        target = self.path(digest)
         try:
+            target = self.path(digest)
             data = target.read_bytes()
-        except OSError:
+        except (ValueError, OSError):
             return None
         if blob_hash(data) != digest:
             target.unlink(missing_ok=True)

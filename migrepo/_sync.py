@@ -13,6 +13,7 @@ Code read from the database is never run: the database holds only hashes.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,10 +64,16 @@ def latest_hashes(rows: list[dict[str, Any]]) -> dict[str, str]:
     return found
 
 
+# A git blob hash, SHA-1 or SHA-256.
+_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
 def fetch(directory: str, content_hash: str) -> tuple[bytes, str] | None:
     """The bytes with this blob hash from git's object database, else the cache."""
     from migrepo._git import open_repo, read_blob
 
+    if not _HASH.fullmatch(content_hash):
+        return None  # read from the database: never let it name a path (the cache's)
     repo = open_repo(directory)
     if repo is not None:
         try:
@@ -116,7 +123,8 @@ def recover(
                 "(git fetch) and run `flask db sync` again"
             )
         data, source = found
-        path = location / f"{revision}_recovered.py"
+        # Named by the checked hash: the revision id comes from the database.
+        path = location / f"recovered_{content_hash}.py"
         atomic_write(path, data)
         read = read_revision_file(path)
         if read.record is None or read.record.revision != revision:

@@ -9,6 +9,7 @@ into a single line written for the user (see ``migrepo.cli``)::
     ├── AppContextError          no Flask app context, or no extension on it
     ├── RepositoryError          the migrations directory is missing or unusable
     ├── DatabaseError            the database could not be reached or refused a step
+    │   └── LockTimeout          another migration run held the lock for too long
     ├── GitError                 git failed while reading the work tree or its history
     └── GraphError               the revision graph is unsound
         ├── UnknownRevision      a revision or label that is not in the graph
@@ -53,6 +54,19 @@ class DatabaseError(MigrepoError):
 
     The message never contains a password.
     """
+
+
+class LockTimeout(DatabaseError):
+    """Another migration run still held the migration lock when the wait ran out."""
+
+    def __init__(self, lock: str, timeout: float | None) -> None:
+        self.lock = lock
+        self.timeout = timeout
+        waited = f" after {timeout:g} s" if timeout is not None else ""
+        super().__init__(
+            f"another migration run still holds the lock ({lock}){waited}; "
+            "try again later, or raise --lock-timeout (MIGREPO_LOCK_TIMEOUT)"
+        )
 
 
 class GitError(MigrepoError):
