@@ -8,8 +8,10 @@ in one place, :meth:`MigrepoCommand.invoke`.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,10 +68,13 @@ def describe(exc: BaseException, migrations: str | None = None) -> str:
     elif isinstance(exc, SyntaxError):
         message = f"syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}"
     elif isinstance(exc, known):
-        message = _first_line(str(exc))
+        message = _reworded(_first_line(str(exc)))
     else:
         message = f"{type(exc).__name__}: {_first_line(str(exc))}"
     if migrations is not None and not isinstance(exc, (*known, SyntaxError)):
+        revision = _revision_in(exc, migrations)
+        if revision:
+            message = f"revision {revision} failed: {message}"
         where = _location_in(exc, migrations)
         if where:
             message = f"{message} (at {where})"
@@ -84,9 +89,64 @@ def _known_error_types() -> tuple[type[BaseException], ...]:
     return (MigrepoError, CommandError)
 
 
+# Alembic's terse revision errors, reworded to name the problem.
+_REWORDED = [
+    (
+        re.compile(r"Relative revision -(\d+) didn't produce \d+ migrations"),
+        "cannot go {0} revision(s) back from the database's revision: that goes below base",
+    ),
+    (
+        re.compile(r"Relative revision \+(\d+) didn't produce \d+ migrations"),
+        "cannot go {0} revision(s) forward from the database's revision: "
+        "that goes past the head",
+    ),
+    (
+        re.compile(r"Walked too far"),
+        "the relative revision goes past the head or below base",
+    ),
+    (
+        re.compile(r"Range revision not allowed"),
+        "a revision range (START:END) is not allowed here: give one revision",
+    ),
+]
+
+# Alembic only warns about these, then fails with a KeyError or lets the later file win.
+_MISSING_PARENT = r"Revision \S+ referenced from .* is not present"
+_DUPLICATE_ID = r"Revision \S+ is present more than once"
+# Writing a revision stays possible beside a duplicate id, as in Alembic: the new
+# file's HEADS update is what fails, with a warning (see _commands._record_heads).
+_WRITERS = frozenset({"revision", "migrate", "merge"})
+
+
+def _reworded(message: str) -> str:
+    for pattern, text in _REWORDED:
+        found = pattern.fullmatch(message)
+        if found:
+            return text.format(*found.groups())
+    return message
+
+
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0] if lines else "(no message)"
+
+
+def _revision_in(exc: BaseException, directory: str) -> str | None:
+    """The id of the innermost revision file inside ``directory`` whose code raised ``exc``."""
+    root = os.path.join(os.path.abspath(directory), "")
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        names = frame.f_globals
+        if (
+            "down_revision" in names
+            and isinstance(names.get("revision"), str)
+            and os.path.abspath(frame.f_code.co_filename).startswith(root)
+        ):
+            found = names["revision"]
+        tb = tb.tb_next
+    return found
 
 
 def _location_in(exc: BaseException, directory: str) -> str | None:
@@ -109,7 +169,11 @@ class MigrepoCommand(click.Command):
         from migrepo.errors import MigrepoError, UsageError
 
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("error", _MISSING_PARENT, UserWarning)
+                if self.name not in _WRITERS:
+                    warnings.filterwarnings("error", _DUPLICATE_ID, UserWarning)
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except UsageError as exc:
@@ -117,7 +181,30 @@ class MigrepoCommand(click.Command):
             raise click.UsageError(describe(exc), ctx) from exc
         except (MigrepoError, CommandError, Exception) as exc:
             self._maybe_traceback()
+            problem = self._graph_problem(ctx, exc)
+            if problem is not None:
+                raise click.ClickException(describe(problem)) from exc
             raise click.ClickException(describe(exc, self._migrations(ctx))) from exc
+
+    @staticmethod
+    def _graph_problem(ctx: click.Context, exc: BaseException) -> BaseException | None:
+        """For an error Alembic raised while building its revision map, the graph
+        problem behind it, with the files involved; None for any other error."""
+        import alembic.script.revision
+        from alembic.script.revision import RevisionError
+
+        frames = traceback.extract_tb(exc.__traceback__)
+        in_revision_map = bool(frames) and frames[-1].filename == alembic.script.revision.__file__
+        if not (
+            isinstance(exc, UserWarning | RevisionError)
+            or isinstance(exc.__cause__, RevisionError)
+            or (isinstance(exc, KeyError) and in_revision_map)
+        ):
+            return None
+        try:
+            return _commands.graph_problem(pick_directory(ctx.params.get("directory")))
+        except Exception:  # the original error is still worth reporting
+            return None
 
     @staticmethod
     def _migrations(ctx: click.Context) -> str | None:
@@ -169,6 +256,26 @@ def sql_option(f: F) -> F:
 def tag_option(f: F) -> F:
     return click.option(
         "--tag", default=None, help="Arbitrary tag for custom env.py scripts."
+    )(f)
+
+
+def lock_timeout_option(f: F) -> F:
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="SECONDS",
+        help="While another migration run holds the database's migration lock, wait at most "
+        "SECONDS, then fail (default: MIGREPO_LOCK_TIMEOUT, else wait until it ends).",
+    )(f)
+
+
+def single_transaction_option(f: F) -> F:
+    return click.option(
+        "--single-transaction",
+        is_flag=True,
+        help="Run every revision in one transaction, as Flask-Migrate does (default: one "
+        "transaction per revision; also MIGREPO_SINGLE_TRANSACTION = True).",
     )(f)
 
 
@@ -366,12 +473,33 @@ def merge(
 @sql_option
 @tag_option
 @x_arg_option
+@lock_timeout_option
+@single_transaction_option
 @click.argument("revision", default="head")
 def upgrade(
-    directory: str | None, sql: bool, tag: str | None, x_arg: tuple[str, ...], revision: str
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    x_arg: tuple[str, ...],
+    lock_timeout: float | None,
+    single_transaction: bool,
+    revision: str,
 ) -> None:
-    """Upgrade the database to REVISION (default: head)."""
-    _commands.upgrade(pick_directory(directory), revision, sql, tag, x_args(x_arg))
+    """Upgrade the database to REVISION (default: head).
+
+    One run at a time: a run waits while another holds the database's
+    migration lock. Each revision commits on its own; a failing one leaves
+    the database at the last good revision.
+    """
+    _commands.upgrade(
+        pick_directory(directory),
+        revision,
+        sql,
+        tag,
+        x_args(x_arg),
+        lock_timeout=lock_timeout,
+        single_transaction=single_transaction or None,
+    )
 
 
 @db.command()
@@ -379,12 +507,31 @@ def upgrade(
 @sql_option
 @tag_option
 @x_arg_option
+@lock_timeout_option
+@single_transaction_option
 @click.argument("revision", default="-1")
 def downgrade(
-    directory: str | None, sql: bool, tag: str | None, x_arg: tuple[str, ...], revision: str
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    x_arg: tuple[str, ...],
+    lock_timeout: float | None,
+    single_transaction: bool,
+    revision: str,
 ) -> None:
-    """Downgrade the database to REVISION (default: -1, one step back)."""
-    _commands.downgrade(pick_directory(directory), revision, sql, tag, x_args(x_arg))
+    """Downgrade the database to REVISION (default: -1, one step back).
+
+    Takes the migration lock and commits each revision on its own, as upgrade does.
+    """
+    _commands.downgrade(
+        pick_directory(directory),
+        revision,
+        sql,
+        tag,
+        x_args(x_arg),
+        lock_timeout=lock_timeout,
+        single_transaction=single_transaction or None,
+    )
 
 
 @db.command()
@@ -522,10 +669,20 @@ def current(directory: str | None, verbose: bool) -> None:
 @click.option(
     "--purge", is_flag=True, help="Empty the version table before stamping."
 )
+@lock_timeout_option
 @click.argument("revision", default="head")
-def stamp(directory: str | None, sql: bool, tag: str | None, purge: bool, revision: str) -> None:
+def stamp(
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    purge: bool,
+    lock_timeout: float | None,
+    revision: str,
+) -> None:
     """Set the database's revision to REVISION without running migrations."""
-    _commands.stamp(pick_directory(directory), revision, sql, tag, purge, x_args())
+    _commands.stamp(
+        pick_directory(directory), revision, sql, tag, purge, x_args(), lock_timeout=lock_timeout
+    )
 
 
 @db.command()
@@ -627,7 +784,15 @@ def _format_log_entry(row: dict[str, Any]) -> str:
 @directory_option
 @x_arg_option
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-def sync(directory: str | None, x_arg: tuple[str, ...], dry_run: bool) -> None:
+@lock_timeout_option
+@single_transaction_option
+def sync(
+    directory: str | None,
+    x_arg: tuple[str, ...],
+    dry_run: bool,
+    lock_timeout: float | None,
+    single_transaction: bool,
+) -> None:
     """Bring the database to this work tree's heads, after a branch switch.
 
     Revisions the database is at but this work tree lacks are downgraded
@@ -635,7 +800,13 @@ def sync(directory: str | None, x_arg: tuple[str, ...], dry_run: bool) -> None:
     from git's objects or migrepo's cache and checked by hash); then the
     database is upgraded to the work tree's heads.
     """
-    plan = _commands.sync(pick_directory(directory), dry_run, x_args(x_arg))
+    plan = _commands.sync(
+        pick_directory(directory),
+        dry_run,
+        x_args(x_arg),
+        lock_timeout=lock_timeout,
+        single_transaction=single_transaction or None,
+    )
     sources = {rev.revision: rev for rev in plan.recovered}
     if plan.in_sync:
         click.echo(f"Already in sync: the database is at {', '.join(plan.current)}.")

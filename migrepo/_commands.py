@@ -9,10 +9,11 @@ Alembic is imported inside each function, never at module import.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -133,12 +134,119 @@ def explain_missing_revision(directory: str | os.PathLike[str] | None) -> Iterat
         raise RepositoryError(message) from exc
 
 
+@contextmanager
+def indexed() -> Iterator[None]:
+    """Alembic's commands, reading revisions through migrepo's index.
+
+    ``MIGREPO_INDEX = False`` in the app config makes Alembic load every file itself.
+    """
+    if not _index_enabled():
+        yield
+        return
+    from migrepo._scripts import indexed_script_directory
+
+    with indexed_script_directory():
+        yield
+
+
+def _index_enabled() -> bool:
+    state()  # outside an app context, say so before anything else
+    return bool(current_app.config.get("MIGREPO_INDEX", True))
+
+
+def script_directory(config: Config) -> Any:
+    """The ScriptDirectory for ``config``: indexed unless ``MIGREPO_INDEX`` is off."""
+    from alembic.script import ScriptDirectory
+
+    if not _index_enabled():
+        return ScriptDirectory.from_config(config)
+    from migrepo._scripts import IndexedScriptDirectory
+
+    return IndexedScriptDirectory.from_config(config)
+
+
 def check_rev_id(rev_id: str | None) -> None:
     if rev_id is not None and not _REV_ID.fullmatch(rev_id):
         raise UsageError(
             f"invalid --rev-id {rev_id!r}: use 1 to 32 letters, digits, '_' or '-', "
             "starting with a letter, digit or '_'"
         )
+
+
+def _check_rev_id_is_new(config: Config, rev_id: str | None) -> None:
+    """Alembic would write a second file with that id, or overwrite the first one."""
+    from migrepo._reader import read_revision_files
+
+    if rev_id is None:
+        return
+    for found in read_revision_files(config):
+        if found.record is not None and found.record.revision == rev_id:
+            raise UsageError(
+                f"invalid --rev-id {rev_id!r}: {found.path} already has that id; choose another"
+            )
+
+
+# "base-1" walks down from base, which Alembic wraps round to the heads: a silent no-op.
+_BELOW_BASE = re.compile(r"(?:.+@)?base-\d+")
+
+
+def check_target(revision: str | Sequence[str] | None) -> None:
+    """Reject a relative target such as ``base-1``: there is nothing below base."""
+    if isinstance(revision, str) and _BELOW_BASE.fullmatch(revision):
+        raise UsageError(f"invalid revision {revision!r}: it goes below base")
+
+
+def revision_message(config: Config, message: str | None) -> str | None:
+    """``message`` as Alembic must render it, with the file name migrepo wants.
+
+    The message is escaped for the docstring it lands in (see
+    :func:`migrepo._text.docstring_text`). The file name's slug keeps ASCII
+    words only; when that differs from the slug Alembic would make, the slug
+    is written into this command's ``file_template``, Alembic's public option
+    for file names, so Alembic writes the file under that name directly.
+    """
+    from migrepo._text import docstring_text, slug
+
+    if message is None:
+        return None
+    escaped = docstring_text(message)
+    get = getattr(config, "get_alembic_option", config.get_main_option)  # Alembic < 1.16
+    try:
+        length = int(get("truncate_slug_length") or 40)
+    except ValueError:
+        return escaped  # Alembic reports the bad setting
+    wanted = slug(message, length)
+    if slug(escaped, length, ascii_only=False) != wanted:
+        template = get("file_template") or "%(rev)s_%(slug)s"
+        named = template.replace("%(slug)s", wanted)
+        config.set_main_option("file_template", named.replace("%", "%%"))
+    return escaped
+
+
+def check_editor(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse an ``$EDITOR`` (or ``$VISUAL``) that names no program.
+
+    Alembic runs the editor without a shell, as one program: ``code --wait``
+    or ``vim; rm x`` is not split. When neither variable names a file or a
+    program on ``PATH``, Alembic silently falls back to sensible-editor,
+    nano or vim; migrepo says so instead.
+    """
+    env = os.environ if environ is None else environ
+    chosen = [(name, env[name]) for name in ("EDITOR", "VISUAL") if name in env]
+    if not chosen:
+        return
+    path = env.get("PATH", "").split(os.pathsep)
+    for _name, value in chosen:
+        if value and (
+            os.path.exists(value)
+            or (os.sep not in value and any(os.path.exists(os.path.join(d, value)) for d in path))
+        ):
+            return
+    name, value = chosen[0]
+    raise UsageError(
+        f"${name} is {value!r}, which names no program: set it to the path or name of one "
+        "editor, without arguments (it runs without a shell)"
+    )
 
 
 # --- templates and init ------------------------------------------------------
@@ -179,6 +287,7 @@ def init(
             f"migrations directory {path!r} already exists and is not empty: "
             "pass `-d DIRECTORY` to create one elsewhere"
         )
+    _check_parents_are_directories(path)
     template_directory = None
     if template is not None and ("/" in template or "\\" in template):
         template_directory, template = os.path.split(template.rstrip("/\\"))
@@ -196,6 +305,18 @@ def init(
 
     _integrity.write(path, [])
     return path
+
+
+def _check_parents_are_directories(path: str) -> None:
+    """os.makedirs would fail with a bare NotADirectoryError."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise RepositoryError(
+            f"cannot create migrations directory {path!r}: {parent!r} is not a directory; "
+            "pass `-d DIRECTORY` to create it elsewhere"
+        )
 
 
 # --- writing revision files --------------------------------------------------
@@ -218,6 +339,8 @@ def revision(
 
     check_rev_id(rev_id)
     config = get_config(directory, x_arg=x_arg, opts=["autogenerate"] if autogenerate else None)
+    _check_rev_id_is_new(config, rev_id)
+    message = revision_message(config, message)
     with ledger(directory, None):
         scripts = command.revision(
             config,
@@ -248,6 +371,8 @@ def merge(
 
     check_rev_id(rev_id)
     config = get_config(directory)
+    _check_rev_id_is_new(config, rev_id)
+    message = revision_message(config, message)
     script = command.merge(
         config, revisions, message=message, branch_label=branch_label, rev_id=rev_id
     )
@@ -275,6 +400,7 @@ def write_heads(
 def _record_heads(directory: str | os.PathLike[str] | None, config: Config) -> None:
     """Keep HEADS up to date after a revision was written; never fail the command."""
     from migrepo._integrity import HEADS_FILE
+    from migrepo._text import mask_passwords
 
     try:
         write_heads(directory, config)
@@ -282,7 +408,7 @@ def _record_heads(directory: str | os.PathLike[str] | None, config: Config) -> N
         log.warning(
             "%s not updated: %s. Once that is fixed, run `flask db heads --write`.",
             HEADS_FILE,
-            exc,
+            mask_passwords(str(exc)),
         )
 
 
@@ -290,7 +416,117 @@ def edit(directory: str | os.PathLike[str] | None = None, revision: str = "curre
     """Open a revision file in ``$EDITOR``."""
     from alembic import command
 
+    check_editor()
     command.edit(get_config(directory), revision)
+
+
+# --- one run at a time, one transaction per revision ---------------------------
+
+
+@contextmanager
+def migration_run(
+    directory: str | os.PathLike[str] | None,
+    *,
+    lock: bool = True,
+    lock_timeout: float | None = None,
+    single_transaction: bool | None = None,
+) -> Iterator[None]:
+    """The frame of a command that moves the database: the lock and the transactions.
+
+    With ``lock``, the migration lock of the app's default database (see
+    :mod:`migrepo._lock`) is held for the whole block, so Alembic reads the
+    current revision only once no other run can change it. Every run of
+    the app takes this one lock first, single or multi-database, so runs of
+    one app never overlap on its binds either. ``lock_timeout`` (default:
+    ``MIGREPO_LOCK_TIMEOUT``, else no limit) bounds the wait.
+
+    Each revision commits in a transaction of its own, with its version
+    update and its ledger row (Alembic's ``transaction_per_migration``).
+    ``single_transaction`` (default: ``MIGREPO_SINGLE_TRANSACTION``, else
+    ``Migrate(..., transaction_per_migration=...)``) restores one
+    transaction for the whole run. migrepo's multi-database runtime always
+    runs one transaction per database for the whole run, committed only
+    when every database succeeded.
+    """
+    args = state().configure_args
+    per_revision = _transaction_per_revision(args, single_transaction)
+    with ExitStack() as stack:
+        if lock:
+            stack.enter_context(_database_lock(directory, _lock_timeout(lock_timeout)))
+        had, saved = "transaction_per_migration" in args, args.get("transaction_per_migration")
+        args["transaction_per_migration"] = per_revision
+        try:
+            yield
+        finally:
+            if had:
+                args["transaction_per_migration"] = saved
+            else:
+                args.pop("transaction_per_migration", None)
+
+
+def _database_lock(directory: str | os.PathLike[str] | None, timeout: float | None) -> Any:
+    from contextlib import nullcontext
+
+    from migrepo._lock import migration_lock
+
+    current = state()
+    engine = _default_engine(current.db)
+    if engine is None:  # no database: the command itself says so
+        return nullcontext()
+    return migration_lock(
+        engine,
+        version_table=current.configure_args.get("version_table") or "alembic_version",
+        schema=current.configure_args.get("version_table_schema"),
+        timeout=timeout,
+        directory=resolve_directory(directory),
+    )
+
+
+def _default_engine(db: Any) -> Any:
+    if db is None:
+        return None
+    engines = getattr(db, "engines", None)
+    if engines is not None:
+        return engines.get(None)
+    return getattr(db, "engine", None)
+
+
+def _lock_timeout(value: float | None) -> float | None:
+    """Seconds to wait for the lock: the argument, else ``MIGREPO_LOCK_TIMEOUT``; None waits."""
+    source = "--lock-timeout"
+    if value is None:
+        value = current_app.config.get("MIGREPO_LOCK_TIMEOUT")
+        source = "MIGREPO_LOCK_TIMEOUT"
+        if value is None:
+            return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not seconds > 0:
+        raise UsageError(f"invalid {source} {value!r}: give a number of seconds above 0")
+    return None if math.isinf(seconds) else seconds
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _transaction_per_revision(args: dict[str, Any], single_transaction: bool | None) -> bool:
+    """The argument, else ``MIGREPO_SINGLE_TRANSACTION``, else ``Migrate(...)``'s, else True."""
+    if single_transaction is None:
+        configured = current_app.config.get("MIGREPO_SINGLE_TRANSACTION")
+        if isinstance(configured, str) and configured.strip().lower() in _TRUE | _FALSE:
+            configured = configured.strip().lower() in _TRUE
+        if configured is not None and not isinstance(configured, bool):
+            raise UsageError(
+                f"invalid MIGREPO_SINGLE_TRANSACTION {configured!r}: use True or False"
+            )
+        single_transaction = configured
+    if single_transaction is not None:
+        return not single_transaction
+    return bool(args.get("transaction_per_migration", True))
 
 
 # --- moving the database -----------------------------------------------------
@@ -302,11 +538,18 @@ def upgrade(
     sql: bool = False,
     tag: str | None = None,
     x_arg: XArgs = None,
+    *,
+    lock_timeout: float | None = None,
+    single_transaction: bool | None = None,
 ) -> None:
+    """Upgrade the database to ``revision``; see :func:`migration_run` for the last two."""
+    check_target(revision)
     from alembic import command
 
     config = get_config(directory, x_arg=x_arg)
-    with explain_missing_revision(directory), ledger(directory, "upgrade"):
+    with migration_run(
+        directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
+    ), explain_missing_revision(directory), ledger(directory, "upgrade"):
         command.upgrade(config, revision, sql=sql, tag=tag)
 
 
@@ -316,14 +559,21 @@ def downgrade(
     sql: bool = False,
     tag: str | None = None,
     x_arg: XArgs = None,
+    *,
+    lock_timeout: float | None = None,
+    single_transaction: bool | None = None,
 ) -> None:
+    """Downgrade the database to ``revision``; see :func:`migration_run` for the last two."""
+    check_target(revision)
     from alembic import command
 
     config = get_config(directory, x_arg=x_arg)
     if sql and revision == "-1":
         # Offline mode has no database to count back from.
         revision = "head:-1"
-    with explain_missing_revision(directory), ledger(directory, "downgrade"):
+    with migration_run(
+        directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
+    ), explain_missing_revision(directory), ledger(directory, "downgrade"):
         command.downgrade(config, revision, sql=sql, tag=tag)
 
 
@@ -334,11 +584,17 @@ def stamp(
     tag: str | None = None,
     purge: bool = False,
     x_arg: XArgs = None,
+    *,
+    lock_timeout: float | None = None,
+    single_transaction: bool | None = None,
 ) -> None:
+    """Set the database's revision; see :func:`migration_run` for the last two."""
     from alembic import command
 
     config = get_config(directory, x_arg=x_arg)
-    with ledger(directory, "stamp"):
+    with migration_run(
+        directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
+    ), ledger(directory, "stamp"):
         command.stamp(config, revision, sql=sql, tag=tag, purge=purge)
 
 
@@ -357,7 +613,8 @@ def check(directory: str | os.PathLike[str] | None = None, x_arg: XArgs = None) 
 def show(directory: str | os.PathLike[str] | None = None, revision: str = "head") -> None:
     from alembic import command
 
-    command.show(get_config(directory), revision)
+    with indexed():
+        command.show(get_config(directory), revision)
 
 
 def history(
@@ -370,17 +627,18 @@ def history(
     from alembic import command
 
     check_rev_range(rev_range)
-    command.history(
-        get_config(directory, x_arg=x_arg),
-        rev_range,
-        verbose=verbose,
-        indicate_current=indicate_current,
-    )
+    with indexed():
+        command.history(
+            get_config(directory, x_arg=x_arg),
+            rev_range,
+            verbose=verbose,
+            indicate_current=indicate_current,
+        )
 
 
 def check_rev_range(rev_range: str | None) -> None:
     """Alembic splits a range on ':' and fails with a traceback on more than one."""
-    if rev_range is not None and rev_range.count(":") > 1:
+    if rev_range is not None and rev_range.count(":") != 1:
         raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
 
 
@@ -391,15 +649,17 @@ def heads(
 ) -> None:
     from alembic import command
 
-    command.heads(
-        get_config(directory), verbose=verbose, resolve_dependencies=resolve_dependencies
-    )
+    with indexed():
+        command.heads(
+            get_config(directory), verbose=verbose, resolve_dependencies=resolve_dependencies
+        )
 
 
 def branches(directory: str | os.PathLike[str] | None = None, verbose: bool = False) -> None:
     from alembic import command
 
-    command.branches(get_config(directory), verbose=verbose)
+    with indexed():
+        command.branches(get_config(directory), verbose=verbose)
 
 
 def current(
@@ -409,7 +669,7 @@ def current(
 ) -> None:
     from alembic import command
 
-    with explain_missing_revision(directory):
+    with explain_missing_revision(directory), indexed():
         command.current(get_config(directory, x_arg=x_arg), verbose=verbose)
 
 
@@ -445,15 +705,28 @@ def graph_of(config: Config) -> nx.DiGraph:
     return build_graph(found.record for found in files if found.record is not None)
 
 
+def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoError | None:
+    """What is wrong with the revision graph, as migrepo names it; None when it is sound.
+
+    Alembic reports a missing parent or a duplicate id only as a warning (then
+    a ``KeyError``, or the later file silently wins) and a cycle without the
+    files: the CLI asks here for an error that names them.
+    """
+    from migrepo.errors import GraphError
+
+    try:
+        graph_of(get_config(directory))
+    except GraphError as exc:
+        return exc
+    return None
+
+
 def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str) -> list[str]:
     """The revision ids in an Alembic range such as ``ae1:head``, newest first."""
-    from alembic.script import ScriptDirectory
 
     check_rev_range(rev_range)
-    if ":" not in rev_range:
-        raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
     base, _, head = rev_range.partition(":")
-    script = ScriptDirectory.from_config(get_config(directory))
+    script = script_directory(get_config(directory))
     return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
 
 
@@ -462,10 +735,9 @@ def current_revisions(
 ) -> set[str]:
     """The revisions the database (every database, for multidb) is at."""
     from alembic.runtime.environment import EnvironmentContext
-    from alembic.script import ScriptDirectory
 
     config = get_config(directory, x_arg=x_arg)
-    script = ScriptDirectory.from_config(config)
+    script = script_directory(config)
     found: set[str] = set()
 
     def collect(_rev: Any, context: Any) -> list[Any]:
@@ -554,15 +826,29 @@ def sync(
     directory: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
     x_arg: XArgs = None,
+    *,
+    lock_timeout: float | None = None,
+    single_transaction: bool | None = None,
 ) -> Any:
     """Bring the database to the work tree's heads; returns the :class:`~migrepo._sync.Plan`.
 
     Revisions the database has and the work tree lacks are downgraded with
     the exact content the ledger recorded, then the database is upgraded.
-    ``dry_run`` only plans.
+    ``dry_run`` only plans. Unless ``dry_run``, the migration lock is held
+    from reading the database's revision to the end of the upgrade (see
+    :func:`migration_run`).
     """
+    with migration_run(
+        directory,
+        lock=not dry_run,
+        lock_timeout=lock_timeout,
+        single_transaction=single_transaction,
+    ):
+        return _run_sync(directory, dry_run, x_arg)
+
+
+def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XArgs) -> Any:
     from alembic import command
-    from alembic.script import ScriptDirectory
 
     from migrepo import _sync
     from migrepo._reader import version_locations
@@ -583,7 +869,7 @@ def sync(
             locations = [*map(str, version_locations(config)), str(location)]
             extended.set_main_option("path_separator", "os")
             extended.set_main_option("version_locations", os.pathsep.join(locations))
-            script = ScriptDirectory.from_config(extended)
+            script = script_directory(extended)
             plan.downgrade = [
                 sc.revision
                 for sc in script.iterate_revisions(
@@ -650,9 +936,7 @@ def shown_revisions(
     directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
 ) -> list[str]:
     """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(get_config(directory))
+    script = script_directory(get_config(directory))
     target: Any = revision
     if revision == "current":
         target = tuple(sorted(current_revisions(directory, x_arg)))

@@ -16,6 +16,24 @@ from flask_sqlalchemy import SQLAlchemy
 
 from migrepo import Migrate
 
+REVISION_FILE = '''"""{message}
+
+Revision ID: {rev}
+"""
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+'''
+
 
 @dataclass
 class Project:
@@ -111,6 +129,16 @@ class Project:
                 return set(conn.scalars(sa.text(f"SELECT version_num FROM {table}")))
         finally:
             engine.dispose()
+
+    def write_revision(
+        self, rev: str, down: object, *, name: str = "x", message: str | None = None
+    ) -> Path:
+        """Write ``versions/<rev>_<name>.py`` by hand, as an editor or another tool would."""
+        path = self.migrations / "versions" / f"{rev}_{name}.py"
+        message = rev if message is None else message
+        text = REVISION_FILE.format(rev=rev, down=down, message=message)
+        path.write_text(text, encoding="utf-8")
+        return path
 
     def revision_files(self) -> list[Path]:
         return sorted((self.migrations / "versions").glob("*.py"))

@@ -3,36 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from migrepo import revision_graph
 from tests.apps import Project
-
-REVISION = '''"""{message}
-
-Revision ID: {rev}
-"""
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    pass
-
-
-def downgrade():
-    pass
-'''
-
-
-def write_revision(proj: Project, rev: str, down: str | tuple[str, ...] | None, **kw: str) -> Path:
-    path = proj.migrations / "versions" / f"{rev}_{kw.get('name', 'x')}.py"
-    path.write_text(REVISION.format(rev=rev, down=down, message=kw.get("message", rev)))
-    return path
 
 
 @pytest.fixture
@@ -138,12 +113,12 @@ def test_verify_warns_on_several_heads_and_strict_fails(branched: Project) -> No
 
 def test_verify_reports_every_problem(proj: Project) -> None:
     proj.ok("init")
-    write_revision(proj, "a1", None)
-    orphan = write_revision(proj, "b2", "zz")
-    first = write_revision(proj, "c3", "a1", name="one")
-    second = write_revision(proj, "c3", "a1", name="two")
-    write_revision(proj, "x1", "x2")
-    write_revision(proj, "x2", "x1")
+    proj.write_revision("a1", None)
+    orphan = proj.write_revision("b2", "zz")
+    first = proj.write_revision("c3", "a1", name="one")
+    second = proj.write_revision("c3", "a1", name="two")
+    proj.write_revision("x1", "x2")
+    proj.write_revision("x2", "x1")
     broken = proj.migrations / "versions" / "d4_broken.py"
     broken.write_text('revision = "d4"\ndown_revision = "a1"\n\ndef upgrade(:\n    pass\n')
     bad_import = proj.migrations / "versions" / "e5_import.py"
@@ -162,7 +137,7 @@ def test_verify_reports_every_problem(proj: Project) -> None:
 
 def test_graph_commands_report_unreadable_file(proj: Project) -> None:
     proj.ok("init")
-    write_revision(proj, "a1", None)
+    proj.write_revision("a1", None)
     (proj.migrations / "versions" / "b2_bad.py").write_text("revision = 'b2'\ndef (:\n")
     result = proj.run("history", "--graph")
     assert result.exit_code == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -71,6 +72,15 @@ def write(directory: Path, revisions: list[dict[str, object]]) -> Config:
     return config
 
 
+_LABELS = re.compile(r"(Branch names: |-> \w+ \()([^)\n]*)")
+
+
+def unordered_labels(text: str) -> str:
+    """Alembic keeps branch labels in a set and prints them in its iteration order,
+    which can differ between two loads of one directory: compare them sorted."""
+    return _LABELS.sub(lambda m: m.group(1) + ", ".join(sorted(m.group(2).split(", "))), text)
+
+
 def describe(script: ScriptDirectory) -> dict[str, object]:
     """Everything Alembic's commands read from a ScriptDirectory."""
     walked = list(script.walk_revisions())
@@ -82,13 +92,15 @@ def describe(script: ScriptDirectory) -> dict[str, object]:
             (
                 sc.revision,
                 sc.down_revision,
-                sc.branch_labels,
+                sorted(sc.branch_labels),
                 sc.dependencies,
                 sc.doc,
                 sc.longdoc,
-                sc.log_entry.replace(str(sc.path), "PATH"),
-                sc.cmd_format(
-                    False, include_branches=True, include_doc=True, include_parents=True
+                unordered_labels(sc.log_entry.replace(str(sc.path), "PATH")),
+                unordered_labels(
+                    sc.cmd_format(
+                        False, include_branches=True, include_doc=True, include_parents=True
+                    )
                 ),
             )
             for sc in walked

@@ -17,23 +17,6 @@ from tests.apps import Project
 
 ACTOR = git.Actor("Migrepo Tests", "tests@example.com")
 
-REVISION = '''"""{rev}
-
-Revision ID: {rev}
-"""
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-    pass
-
-
-def downgrade():
-    pass
-'''
 
 
 def heads_text(*heads: str) -> str:
@@ -51,9 +34,7 @@ def rev_file(proj: Project, rev: str) -> Path:
 
 def write_revision(proj: Project, rev: str, down: str | None) -> Path:
     """A revision file written without migrepo, as a hand edit or another tool would."""
-    path = proj.migrations / "versions" / f"{rev}_by_hand.py"
-    path.write_text(REVISION.format(rev=rev, down=down))
-    return path
+    return proj.write_revision(rev, down, name="by_hand")
 
 
 @pytest.fixture

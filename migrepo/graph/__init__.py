@@ -4,12 +4,10 @@ Submodules load on first use (PEP 562), so that reading plain
 :class:`RevisionRecord` data does not import networkx.
 """
 
-from __future__ import annotations
+import importlib as _importlib
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from migrepo.graph.build import DEPENDENCY, PARENT, build_graph, check_records, find_cycles
     from migrepo.graph.export import to_dot, to_json, to_mermaid
     from migrepo.graph.queries import (
@@ -49,11 +47,13 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module 'migrepo.graph' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"migrepo.graph.{home}"), name)
+    value = getattr(_importlib.import_module(f"migrepo.graph.{home}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
 
 __all__ = [
