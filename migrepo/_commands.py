@@ -341,7 +341,7 @@ def revision(
     config = get_config(directory, x_arg=x_arg, opts=["autogenerate"] if autogenerate else None)
     _check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
-    with ledger(directory, None):
+    with ledger(directory, None), indexed():
         scripts = command.revision(
             config,
             message,
@@ -373,9 +373,10 @@ def merge(
     config = get_config(directory)
     _check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
-    script = command.merge(
-        config, revisions, message=message, branch_label=branch_label, rev_id=rev_id
-    )
+    with indexed():
+        script = command.merge(
+            config, revisions, message=message, branch_label=branch_label, rev_id=rev_id
+        )
     if script is not None:
         _record_heads(directory, config)
     return script
@@ -417,7 +418,8 @@ def edit(directory: str | os.PathLike[str] | None = None, revision: str = "curre
     from alembic import command
 
     check_editor()
-    command.edit(get_config(directory), revision)
+    with indexed():
+        command.edit(get_config(directory), revision)
 
 
 # --- one run at a time, one transaction per revision ---------------------------
@@ -549,7 +551,7 @@ def upgrade(
     config = get_config(directory, x_arg=x_arg)
     with migration_run(
         directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
-    ), explain_missing_revision(directory), ledger(directory, "upgrade"):
+    ), explain_missing_revision(directory), ledger(directory, "upgrade"), indexed():
         command.upgrade(config, revision, sql=sql, tag=tag)
 
 
@@ -573,7 +575,7 @@ def downgrade(
         revision = "head:-1"
     with migration_run(
         directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
-    ), explain_missing_revision(directory), ledger(directory, "downgrade"):
+    ), explain_missing_revision(directory), ledger(directory, "downgrade"), indexed():
         command.downgrade(config, revision, sql=sql, tag=tag)
 
 
@@ -594,7 +596,7 @@ def stamp(
     config = get_config(directory, x_arg=x_arg)
     with migration_run(
         directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
-    ), ledger(directory, "stamp"):
+    ), ledger(directory, "stamp"), indexed():
         command.stamp(config, revision, sql=sql, tag=tag, purge=purge)
 
 
@@ -603,7 +605,7 @@ def check(directory: str | os.PathLike[str] | None = None, x_arg: XArgs = None) 
     from alembic import command
 
     config = get_config(directory, x_arg=x_arg)
-    with ledger(directory, None):
+    with ledger(directory, None), indexed():
         command.check(config)
 
 
@@ -877,10 +879,10 @@ def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XA
                 )
             ]
             if not dry_run:
-                with ledger(directory, "downgrade"):
+                with ledger(directory, "downgrade"), indexed():
                     command.downgrade(extended, plan.downgrade_to)
     if not dry_run and not plan.in_sync:
-        with ledger(directory, "upgrade"):
+        with ledger(directory, "upgrade"), indexed():
             command.upgrade(config, "heads")
     return plan
 

@@ -184,3 +184,45 @@ def test_index_is_rebuilt_when_corrupt_and_follows_edits(tmp_path: Path) -> None
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert IndexedScriptDirectory.from_config(config).get_heads() == ["z9"]
     assert Index.load(tmp_path).records  # rewritten, readable
+
+
+POISONED = '''"""applied long ago"""
+revision = "a1"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
+
+
+raise RuntimeError("a1 was executed")
+'''
+
+
+def test_commands_run_only_the_modules_they_need(tmp_path: Path) -> None:
+    """heads, history, current and an upgrade of b2 never execute a1's module."""
+    from tests.apps import project
+
+    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}") as proj:
+        proj.ok("init")
+        (proj.migrations / "versions" / "a1_old.py").write_text(POISONED)
+        proj.ok("stamp", "a1")
+        proj.write_revision("b2", "a1", name="new")
+        for args in (["heads"], ["history"], ["history", "--graph"], ["current"], ["upgrade"]):
+            proj.ok(*args)
+        assert proj.version() == {"b2"}
+
+    with project(
+        tmp_path / "plain", f"sqlite:///{tmp_path / 'plain.db'}", config={"MIGREPO_INDEX": False}
+    ) as plain:
+        plain.migrations.mkdir(parents=True)
+        plain.directory = str(proj.migrations)
+        result = plain.run("heads")
+        assert result.exit_code == 1
+        assert "a1 was executed" in result.output
