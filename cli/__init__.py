@@ -2,313 +2,33 @@
 
 Each command parses its options, calls one function of the library and, where
 the library returns data, formats it. Errors are turned into one-line messages
-in one place, :meth:`MigrepoCommand.invoke`.
+in one place, :meth:`migrepo.cli._errors.MigrepoCommand.invoke`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
-import traceback
-import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import click
-from flask.cli import AppGroup
 
-from migrepo import _commands
-from migrepo._text import mask_passwords
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class GroupOptions:
-    """The options given to the group itself, as in ``flask db -d DIR -x K=V upgrade``."""
-
-    directory: str | None = None
-    x_args: tuple[str, ...] = ()
-    show_traceback: bool = False
-
-
-def group_options() -> GroupOptions:
-    ctx = click.get_current_context()
-    found = ctx.meta.get("migrepo")
-    return found if isinstance(found, GroupOptions) else GroupOptions()
-
-
-def pick_directory(value: str | None) -> str | None:
-    """A command's ``-d`` wins over the group's, which wins over ``Migrate(directory=)``."""
-    return value if value is not None else group_options().directory
-
-
-def x_args(values: Sequence[str] = ()) -> list[str]:
-    """The group's ``-x`` values then the command's, each exactly once."""
-    return [*group_options().x_args, *values]
-
-
-# --- error translation -------------------------------------------------------
-
-def describe(exc: BaseException, migrations: str | None = None) -> str:
-    """One line saying what went wrong.
-
-    For an error raised by code in the ``migrations`` directory (a revision
-    file or env.py), the line ends with that code's ``file:line``.
-    """
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
-    known = _known_error_types()
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        message = f"database error: {_first_line(str(exc.orig))}"
-    elif isinstance(exc, SQLAlchemyError):
-        message = f"database error: {_first_line(str(exc))}"
-    elif isinstance(exc, SyntaxError):
-        message = f"syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}"
-    elif isinstance(exc, known):
-        message = _reworded(_first_line(str(exc)))
-    else:
-        message = f"{type(exc).__name__}: {_first_line(str(exc))}"
-    if migrations is not None and not isinstance(exc, (*known, SyntaxError)):
-        revision = _revision_in(exc, migrations)
-        if revision:
-            message = f"revision {revision} failed: {message}"
-        where = _location_in(exc, migrations)
-        if where:
-            message = f"{message} (at {where})"
-    return mask_passwords(message)
-
-
-def _known_error_types() -> tuple[type[BaseException], ...]:
-    from alembic.util import CommandError
-
-    from migrepo.errors import MigrepoError
-
-    return (MigrepoError, CommandError)
-
-
-# Alembic's terse revision errors, reworded to name the problem.
-_REWORDED = [
-    (
-        re.compile(r"Relative revision -(\d+) didn't produce \d+ migrations"),
-        "cannot go {0} revision(s) back from the database's revision: that goes below base",
-    ),
-    (
-        re.compile(r"Relative revision \+(\d+) didn't produce \d+ migrations"),
-        "cannot go {0} revision(s) forward from the database's revision: "
-        "that goes past the head",
-    ),
-    (
-        re.compile(r"Walked too far"),
-        "the relative revision goes past the head or below base",
-    ),
-    (
-        re.compile(r"Range revision not allowed"),
-        "a revision range (START:END) is not allowed here: give one revision",
-    ),
-]
-
-# Alembic only warns about these, then fails with a KeyError or lets the later file win.
-_MISSING_PARENT = r"Revision \S+ referenced from .* is not present"
-_DUPLICATE_ID = r"Revision \S+ is present more than once"
-# Writing a revision stays possible beside a duplicate id, as in Alembic: the new
-# file's HEADS update is what fails, with a warning (see _commands._record_heads).
-_WRITERS = frozenset({"revision", "migrate", "merge"})
-
-
-def _reworded(message: str) -> str:
-    for pattern, text in _REWORDED:
-        found = pattern.fullmatch(message)
-        if found:
-            return text.format(*found.groups())
-    return message
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else "(no message)"
-
-
-def _revision_in(exc: BaseException, directory: str) -> str | None:
-    """The id of the innermost revision file inside ``directory`` whose code raised ``exc``."""
-    root = os.path.join(os.path.abspath(directory), "")
-    found = None
-    tb = exc.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        names = frame.f_globals
-        if (
-            "down_revision" in names
-            and isinstance(names.get("revision"), str)
-            and os.path.abspath(frame.f_code.co_filename).startswith(root)
-        ):
-            found = names["revision"]
-        tb = tb.tb_next
-    return found
-
-
-def _location_in(exc: BaseException, directory: str) -> str | None:
-    """``file:line`` of the innermost frame that ran a file inside ``directory``."""
-    root = os.path.join(os.path.abspath(directory), "")
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        path = os.path.abspath(frame.filename)
-        if path.startswith(root):
-            relative = os.path.relpath(path)
-            return f"{path if relative.startswith('..') else relative}:{frame.lineno}"
-    return None
-
-
-class MigrepoCommand(click.Command):
-    """A ``flask db`` subcommand: migrepo and Alembic errors become one line, exit 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        from alembic.util import CommandError
-
-        from migrepo.errors import MigrepoError, UsageError
-
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("error", _MISSING_PARENT, UserWarning)
-                if self.name not in _WRITERS:
-                    warnings.filterwarnings("error", _DUPLICATE_ID, UserWarning)
-                return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except UsageError as exc:
-            self._maybe_traceback()
-            raise click.UsageError(describe(exc), ctx) from exc
-        except (MigrepoError, CommandError, Exception) as exc:
-            self._maybe_traceback()
-            problem = self._graph_problem(ctx, exc)
-            if problem is not None:
-                raise click.ClickException(describe(problem)) from exc
-            raise click.ClickException(describe(exc, self._migrations(ctx))) from exc
-
-    @staticmethod
-    def _graph_problem(ctx: click.Context, exc: BaseException) -> BaseException | None:
-        """For an error Alembic raised while building its revision map, the graph
-        problem behind it, with the files involved; None for any other error."""
-        import alembic.script.revision
-        from alembic.script.revision import RevisionError
-
-        frames = traceback.extract_tb(exc.__traceback__)
-        in_revision_map = bool(frames) and frames[-1].filename == alembic.script.revision.__file__
-        if not (
-            isinstance(exc, UserWarning | RevisionError)
-            or isinstance(exc.__cause__, RevisionError)
-            or (isinstance(exc, KeyError) and in_revision_map)
-        ):
-            return None
-        try:
-            return _commands.graph_problem(pick_directory(ctx.params.get("directory")))
-        except Exception:  # the original error is still worth reporting
-            return None
-
-    @staticmethod
-    def _migrations(ctx: click.Context) -> str | None:
-        try:
-            return _commands.resolve_directory(pick_directory(ctx.params.get("directory")))
-        except Exception:  # no app or no extension: nothing to point into
-            return None
-
-    @staticmethod
-    def _maybe_traceback() -> None:
-        if group_options().show_traceback:
-            traceback.print_exc()
-
-
-class MigrepoGroup(AppGroup):
-    command_class = MigrepoCommand
-
-
-# --- shared options ----------------------------------------------------------
-
-
-def directory_option(f: F) -> F:
-    return click.option(
-        "-d",
-        "--directory",
-        default=None,
-        metavar="DIR",
-        help='Migrations directory (default: the one given to Migrate, "migrations").',
-    )(f)
-
-
-def x_arg_option(f: F) -> F:
-    return click.option(
-        "-x",
-        "--x-arg",
-        "x_arg",
-        multiple=True,
-        metavar="ARG",
-        help="Extra argument for env.py, read with context.get_x_argument(); repeatable.",
-    )(f)
-
-
-def sql_option(f: F) -> F:
-    return click.option(
-        "--sql", is_flag=True, help="Print the SQL instead of running it (offline mode)."
-    )(f)
-
-
-def tag_option(f: F) -> F:
-    return click.option(
-        "--tag", default=None, help="Arbitrary tag for custom env.py scripts."
-    )(f)
-
-
-def lock_timeout_option(f: F) -> F:
-    return click.option(
-        "--lock-timeout",
-        type=click.FloatRange(min=0, min_open=True),
-        default=None,
-        metavar="SECONDS",
-        help="While another migration run holds the database's migration lock, wait at most "
-        "SECONDS, then fail (default: MIGREPO_LOCK_TIMEOUT, else wait until it ends).",
-    )(f)
-
-
-def single_transaction_option(f: F) -> F:
-    return click.option(
-        "--single-transaction",
-        is_flag=True,
-        help="Run every revision in one transaction, as Flask-Migrate does (default: one "
-        "transaction per revision; also MIGREPO_SINGLE_TRANSACTION = True).",
-    )(f)
-
-
-def verbose_option(f: F) -> F:
-    return click.option("-v", "--verbose", is_flag=True, help="Show more detail.")(f)
-
-
-def revision_options(f: F) -> F:
-    """The options ``revision`` and ``migrate`` share."""
-    options = [
-        click.option("-m", "--message", default=None, help="Revision message."),
-        sql_option,
-        click.option(
-            "--head",
-            default="head",
-            show_default=True,
-            help="Head revision, or <branch>@head, to base the new revision on.",
-        ),
-        click.option(
-            "--splice", is_flag=True, help='Allow a non-head revision as the "head".'
-        ),
-        click.option("--branch-label", default=None, help="Branch label for the new revision."),
-        click.option(
-            "--version-path", default=None, help="Version directory to write the file to."
-        ),
-        click.option(
-            "--rev-id", default=None, help="Revision id to use instead of a generated one."
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
+from migrepo import _commands, _repository
+from migrepo.cli._errors import MigrepoGroup
+from migrepo.cli._options import (
+    GroupOptions,
+    directory_option,
+    lock_timeout_option,
+    pick_directory,
+    revision_options,
+    single_transaction_option,
+    sql_option,
+    tag_option,
+    verbose_option,
+    x_arg_option,
+    x_args,
+)
 
 # --- the group ---------------------------------------------------------------
 
@@ -460,7 +180,7 @@ def merge(
     if revisions != ("heads",):
         _commands.merge(directory, revisions, message, branch_label, rev_id)
         return
-    if _commands.merge_heads(directory, message, branch_label, rev_id) is None:
+    if _repository.merge_heads(directory, message, branch_label, rev_id) is None:
         from migrepo import graph as g
 
         tips = g.heads(_commands.revision_graph(directory))
@@ -547,7 +267,8 @@ def show(directory: str | None, revision: str) -> None:
     """
     directory = pick_directory(directory)
     _commands.show(directory, revision)
-    report = _commands.blame(directory, _commands.shown_revisions(directory, revision, x_args()))
+    shown = _repository.shown_revisions(directory, revision, x_args())
+    report = _repository.blame(directory, shown)
     for row in report.rows:
         which = f" ({row.revision})" if len(report.rows) > 1 else ""
         click.echo(f"Content hash{which}: {row.content_hash}")
@@ -595,7 +316,7 @@ def history(
     G = _commands.revision_graph(directory)
     order = g.newest_first(G)
     if rev_range is not None:
-        wanted = set(_commands.revisions_in_range(directory, rev_range))
+        wanted = set(_repository.revisions_in_range(directory, rev_range))
         order = [rev for rev in order if rev in wanted]
     if output_format != "text":
         exporters: dict[str, Callable[..., str]] = {
@@ -692,7 +413,6 @@ def check(directory: str | None) -> None:
     _commands.check(pick_directory(directory), x_args())
 
 
-
 @db.command()
 @directory_option
 @click.option("--strict", is_flag=True, help="Treat warnings (such as several heads) as errors.")
@@ -701,7 +421,7 @@ def verify(directory: str | None, strict: bool) -> None:
 
     Reports every problem found and exits with status 1 if any is an error.
     """
-    findings = _commands.verify(pick_directory(directory), strict)
+    findings = _repository.verify(pick_directory(directory), strict)
     for finding in findings:
         click.echo(f"{finding.level}: {finding.message}", err=finding.level == "error")
     errors = sum(finding.level == "error" for finding in findings)
@@ -800,7 +520,7 @@ def sync(
     from git's objects or migrepo's cache and checked by hash); then the
     database is upgraded to the work tree's heads.
     """
-    plan = _commands.sync(
+    plan = _repository.sync(
         pick_directory(directory),
         dry_run,
         x_args(x_arg),
@@ -861,7 +581,7 @@ def blame(directory: str | None, output_format: str, revisions: tuple[str, ...])
     and state. Outside a git work tree only the content hashes are shown, and
     the git fields are null.
     """
-    report = _commands.blame(pick_directory(directory), revisions)
+    report = _repository.blame(pick_directory(directory), revisions)
     if report.work_tree is None:
         click.echo("note: not in a git work tree: showing content hashes only", err=True)
     if output_format == "json":

@@ -12,13 +12,21 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
+from migrepo._checks import (
+    check_editor,
+    check_rev_id,
+    check_rev_id_is_new,
+    check_rev_range,
+    check_target,
+    revision_message,
+)
 from migrepo.errors import AppContextError, MigrepoError, RepositoryError, UsageError
 
 if TYPE_CHECKING:
@@ -27,10 +35,7 @@ if TYPE_CHECKING:
 
     from migrepo._config import Config
     from migrepo._extension import MigrateState
-    from migrepo._git import Blame
 
-# What a revision id may be: it names a file and fills a VARCHAR(32) column.
-_REV_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,31}")
 
 XArgs = str | Sequence[str] | None
 
@@ -165,90 +170,6 @@ def script_directory(config: Config) -> Any:
     return IndexedScriptDirectory.from_config(config)
 
 
-def check_rev_id(rev_id: str | None) -> None:
-    if rev_id is not None and not _REV_ID.fullmatch(rev_id):
-        raise UsageError(
-            f"invalid --rev-id {rev_id!r}: use 1 to 32 letters, digits, '_' or '-', "
-            "starting with a letter, digit or '_'"
-        )
-
-
-def _check_rev_id_is_new(config: Config, rev_id: str | None) -> None:
-    """Alembic would write a second file with that id, or overwrite the first one."""
-    from migrepo._reader import read_revision_files
-
-    if rev_id is None:
-        return
-    for found in read_revision_files(config):
-        if found.record is not None and found.record.revision == rev_id:
-            raise UsageError(
-                f"invalid --rev-id {rev_id!r}: {found.path} already has that id; choose another"
-            )
-
-
-# "base-1" walks down from base, which Alembic wraps round to the heads: a silent no-op.
-_BELOW_BASE = re.compile(r"(?:.+@)?base-\d+")
-
-
-def check_target(revision: str | Sequence[str] | None) -> None:
-    """Reject a relative target such as ``base-1``: there is nothing below base."""
-    if isinstance(revision, str) and _BELOW_BASE.fullmatch(revision):
-        raise UsageError(f"invalid revision {revision!r}: it goes below base")
-
-
-def revision_message(config: Config, message: str | None) -> str | None:
-    """``message`` as Alembic must render it, with the file name migrepo wants.
-
-    The message is escaped for the docstring it lands in (see
-    :func:`migrepo._text.docstring_text`). The file name's slug keeps ASCII
-    words only; when that differs from the slug Alembic would make, the slug
-    is written into this command's ``file_template``, Alembic's public option
-    for file names, so Alembic writes the file under that name directly.
-    """
-    from migrepo._text import docstring_text, slug
-
-    if message is None:
-        return None
-    escaped = docstring_text(message)
-    get = getattr(config, "get_alembic_option", config.get_main_option)  # Alembic < 1.16
-    try:
-        length = int(get("truncate_slug_length") or 40)
-    except ValueError:
-        return escaped  # Alembic reports the bad setting
-    wanted = slug(message, length)
-    if slug(escaped, length, ascii_only=False) != wanted:
-        template = get("file_template") or "%(rev)s_%(slug)s"
-        named = template.replace("%(slug)s", wanted)
-        config.set_main_option("file_template", named.replace("%", "%%"))
-    return escaped
-
-
-def check_editor(environ: Mapping[str, str] | None = None) -> None:
-    """Refuse an ``$EDITOR`` (or ``$VISUAL``) that names no program.
-
-    Alembic runs the editor without a shell, as one program: ``code --wait``
-    or ``vim; rm x`` is not split. When neither variable names a file or a
-    program on ``PATH``, Alembic silently falls back to sensible-editor,
-    nano or vim; migrepo says so instead.
-    """
-    env = os.environ if environ is None else environ
-    chosen = [(name, env[name]) for name in ("EDITOR", "VISUAL") if name in env]
-    if not chosen:
-        return
-    path = env.get("PATH", "").split(os.pathsep)
-    for _name, value in chosen:
-        if value and (
-            os.path.exists(value)
-            or (os.sep not in value and any(os.path.exists(os.path.join(d, value)) for d in path))
-        ):
-            return
-    name, value = chosen[0]
-    raise UsageError(
-        f"${name} is {value!r}, which names no program: set it to the path or name of one "
-        "editor, without arguments (it runs without a shell)"
-    )
-
-
 # --- templates and init ------------------------------------------------------
 
 
@@ -339,7 +260,7 @@ def revision(
 
     check_rev_id(rev_id)
     config = get_config(directory, x_arg=x_arg, opts=["autogenerate"] if autogenerate else None)
-    _check_rev_id_is_new(config, rev_id)
+    check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
     with ledger(directory, None), indexed():
         scripts = command.revision(
@@ -371,7 +292,7 @@ def merge(
 
     check_rev_id(rev_id)
     config = get_config(directory)
-    _check_rev_id_is_new(config, rev_id)
+    check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
     with indexed():
         script = command.merge(
@@ -638,12 +559,6 @@ def history(
         )
 
 
-def check_rev_range(rev_range: str | None) -> None:
-    """Alembic splits a range on ':' and fails with a traceback on more than one."""
-    if rev_range is not None and rev_range.count(":") != 1:
-        raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
-
-
 def heads(
     directory: str | os.PathLike[str] | None = None,
     verbose: bool = False,
@@ -707,31 +622,6 @@ def graph_of(config: Config) -> nx.DiGraph:
     return build_graph(found.record for found in files if found.record is not None)
 
 
-def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoError | None:
-    """What is wrong with the revision graph, as migrepo names it; None when it is sound.
-
-    Alembic reports a missing parent or a duplicate id only as a warning (then
-    a ``KeyError``, or the later file silently wins) and a cycle without the
-    files: the CLI asks here for an error that names them.
-    """
-    from migrepo.errors import GraphError
-
-    try:
-        graph_of(get_config(directory))
-    except GraphError as exc:
-        return exc
-    return None
-
-
-def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str) -> list[str]:
-    """The revision ids in an Alembic range such as ``ae1:head``, newest first."""
-
-    check_rev_range(rev_range)
-    base, _, head = rev_range.partition(":")
-    script = script_directory(get_config(directory))
-    return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
-
-
 def current_revisions(
     directory: str | os.PathLike[str] | None = None, x_arg: XArgs = None
 ) -> set[str]:
@@ -749,40 +639,6 @@ def current_revisions(
     with EnvironmentContext(config, script, fn=collect, dont_mutate=True):
         script.run_env()
     return found
-
-
-def merge_heads(
-    directory: str | os.PathLike[str] | None = None,
-    message: str | None = None,
-    branch_label: str | None = None,
-    rev_id: str | None = None,
-) -> Script | None:
-    """Merge every head into one revision; with a single head, write nothing."""
-    from migrepo.graph import heads as graph_heads
-
-    tips = graph_heads(revision_graph(directory))
-    if len(tips) < 2:
-        return None
-    if message is None:
-        message = f"merge heads {', '.join(tips)}"
-    return merge(directory, tuple(tips), message, branch_label, rev_id)
-
-
-def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False) -> list[Any]:
-    """Every integrity problem of the migrations directory, as ``Finding`` objects."""
-    from migrepo._reader import read_revision_files
-    from migrepo._verify import Subject
-    from migrepo._verify import verify as run_checks
-
-    files = read_revision_files(get_config(directory), execute=True)
-    subject = Subject(files, strict=strict, directory=resolve_directory(directory))
-    try:
-        subject.ledger = ledger_entries(directory)
-    except Exception as exc:  # an unreachable database: verify the files all the same
-        from migrepo._text import mask_passwords
-
-        subject.ledger_error = mask_passwords(str(exc).strip().splitlines()[0])
-    return run_checks(subject)
 
 
 # --- the ledger --------------------------------------------------------------
@@ -819,127 +675,3 @@ def _naive(moment: Any) -> Any:
     return moment.replace(tzinfo=None) if moment.tzinfo is None else moment.astimezone(
         UTC
     ).replace(tzinfo=None)
-
-
-# --- following a branch switch -----------------------------------------------
-
-
-def sync(
-    directory: str | os.PathLike[str] | None = None,
-    dry_run: bool = False,
-    x_arg: XArgs = None,
-    *,
-    lock_timeout: float | None = None,
-    single_transaction: bool | None = None,
-) -> Any:
-    """Bring the database to the work tree's heads; returns the :class:`~migrepo._sync.Plan`.
-
-    Revisions the database has and the work tree lacks are downgraded with
-    the exact content the ledger recorded, then the database is upgraded.
-    ``dry_run`` only plans. Unless ``dry_run``, the migration lock is held
-    from reading the database's revision to the end of the upgrade (see
-    :func:`migration_run`).
-    """
-    with migration_run(
-        directory,
-        lock=not dry_run,
-        lock_timeout=lock_timeout,
-        single_transaction=single_transaction,
-    ):
-        return _run_sync(directory, dry_run, x_arg)
-
-
-def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XArgs) -> Any:
-    from alembic import command
-
-    from migrepo import _sync
-    from migrepo._reader import version_locations
-    from migrepo.graph import heads as graph_heads
-
-    path = resolve_directory(directory)
-    graph = revision_graph(directory)
-    known = set(graph)
-    config = get_config(directory, x_arg=x_arg)
-    plan = _sync.Plan(sorted(current_revisions(directory, x_arg)), heads=graph_heads(graph))
-    missing = [revision for revision in plan.current if revision not in known]
-    if missing:
-        hashes = _sync.latest_hashes(ledger_entries(directory))
-        with _sync.recovery_location(path) as location:
-            plan.recovered = _sync.recover(path, location, missing, known, hashes)
-            plan.downgrade_to = _sync.downgrade_target(plan.recovered, known)
-            extended = get_config(directory, x_arg=x_arg)
-            locations = [*map(str, version_locations(config)), str(location)]
-            extended.set_main_option("path_separator", "os")
-            extended.set_main_option("version_locations", os.pathsep.join(locations))
-            script = script_directory(extended)
-            plan.downgrade = [
-                sc.revision
-                for sc in script.iterate_revisions(
-                    tuple(plan.current), plan.downgrade_to, select_for_downgrade=True
-                )
-            ]
-            if not dry_run:
-                with ledger(directory, "downgrade"), indexed():
-                    command.downgrade(extended, plan.downgrade_to)
-    if not dry_run and not plan.in_sync:
-        with ledger(directory, "upgrade"), indexed():
-            command.upgrade(config, "heads")
-    return plan
-
-
-# --- git audit ---------------------------------------------------------------
-
-
-def blame(
-    directory: str | os.PathLike[str] | None = None, revisions: Sequence[str] = ()
-) -> Blame:
-    """Where each revision file came from: a :class:`~migrepo._git.Blame`.
-
-    ``revisions`` are ids or unique id prefixes, reported in the order given;
-    with none, every revision, newest first. Each row holds the file's content
-    hash (its git blob hash) and, in a git work tree, its state and the
-    commits that introduced and last changed it (following renames).
-    """
-    from migrepo import _git
-    from migrepo._reader import read_revision_files
-    from migrepo.graph import build_graph, newest_first
-
-    files = read_revision_files(get_config(directory))
-    for found in files:
-        if found.error is not None:
-            raise found.error
-    by_revision = {found.record.revision: found for found in files if found.record is not None}
-    if revisions:
-        known = list(by_revision)
-        order = list(dict.fromkeys(_match_revision(known, rev) for rev in revisions))
-    else:
-        order = newest_first(build_graph([f.record for f in files if f.record is not None]))
-    return _git.blame([by_revision[rev] for rev in order], resolve_directory(directory))
-
-
-def _match_revision(known: Sequence[str], argument: str) -> str:
-    """The revision id ``argument`` names: the id itself, or a prefix of exactly one id."""
-    from migrepo.errors import UnknownRevision
-
-    if argument in known:
-        return argument
-    matches = sorted(rev for rev in known if argument and rev.startswith(argument))
-    if not matches:
-        raise UnknownRevision(argument)
-    if len(matches) > 1:
-        raise UsageError(
-            f"revision prefix {argument!r} is ambiguous ({', '.join(matches)}): "
-            "give more characters"
-        )
-    return matches[0]
-
-
-def shown_revisions(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
-) -> list[str]:
-    """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
-    script = script_directory(get_config(directory))
-    target: Any = revision
-    if revision == "current":
-        target = tuple(sorted(current_revisions(directory, x_arg)))
-    return [sc.revision for sc in script.get_revisions(target) if sc is not None]

@@ -1,0 +1,110 @@
+"""Checks of what the user typed, before anything runs: each failure is one clear line.
+
+Alembic accepts some values that break later commands (a revision id with a
+path in it, a message that ends a docstring early); these catch them first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from migrepo.errors import UsageError
+
+if TYPE_CHECKING:
+    from migrepo._config import Config
+
+
+# "base-1" walks down from base, which Alembic wraps round to the heads: a silent no-op.
+_BELOW_BASE = re.compile(r"(?:.+@)?base-\d+")
+
+# What a revision id may be: it names a file and fills a VARCHAR(32) column.
+_REV_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,31}")
+
+
+def check_rev_id(rev_id: str | None) -> None:
+    if rev_id is not None and not _REV_ID.fullmatch(rev_id):
+        raise UsageError(
+            f"invalid --rev-id {rev_id!r}: use 1 to 32 letters, digits, '_' or '-', "
+            "starting with a letter, digit or '_'"
+        )
+
+
+def check_rev_id_is_new(config: Config, rev_id: str | None) -> None:
+    """Alembic would write a second file with that id, or overwrite the first one."""
+    from migrepo._reader import read_revision_files
+
+    if rev_id is None:
+        return
+    for found in read_revision_files(config):
+        if found.record is not None and found.record.revision == rev_id:
+            raise UsageError(
+                f"invalid --rev-id {rev_id!r}: {found.path} already has that id; choose another"
+            )
+
+
+def check_target(revision: str | Sequence[str] | None) -> None:
+    """Reject a relative target such as ``base-1``: there is nothing below base."""
+    if isinstance(revision, str) and _BELOW_BASE.fullmatch(revision):
+        raise UsageError(f"invalid revision {revision!r}: it goes below base")
+
+
+def revision_message(config: Config, message: str | None) -> str | None:
+    """``message`` as Alembic must render it, with the file name migrepo wants.
+
+    The message is escaped for the docstring it lands in (see
+    :func:`migrepo._text.docstring_text`). The file name's slug keeps ASCII
+    words only; when that differs from the slug Alembic would make, the slug
+    is written into this command's ``file_template``, Alembic's public option
+    for file names, so Alembic writes the file under that name directly.
+    """
+    from migrepo._text import docstring_text, slug
+
+    if message is None:
+        return None
+    escaped = docstring_text(message)
+    get = getattr(config, "get_alembic_option", config.get_main_option)  # Alembic < 1.16
+    try:
+        length = int(get("truncate_slug_length") or 40)
+    except ValueError:
+        return escaped  # Alembic reports the bad setting
+    wanted = slug(message, length)
+    if slug(escaped, length, ascii_only=False) != wanted:
+        template = get("file_template") or "%(rev)s_%(slug)s"
+        named = template.replace("%(slug)s", wanted)
+        config.set_main_option("file_template", named.replace("%", "%%"))
+    return escaped
+
+
+def check_editor(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse an ``$EDITOR`` (or ``$VISUAL``) that names no program.
+
+    Alembic runs the editor without a shell, as one program: ``code --wait``
+    or ``vim; rm x`` is not split. When neither variable names a file or a
+    program on ``PATH``, Alembic silently falls back to sensible-editor,
+    nano or vim; migrepo says so instead.
+    """
+    env = os.environ if environ is None else environ
+    chosen = [(name, env[name]) for name in ("EDITOR", "VISUAL") if name in env]
+    if not chosen:
+        return
+    path = env.get("PATH", "").split(os.pathsep)
+    for _name, value in chosen:
+        if value and (
+            os.path.exists(value)
+            or (os.sep not in value and any(os.path.exists(os.path.join(d, value)) for d in path))
+        ):
+            return
+    name, value = chosen[0]
+    raise UsageError(
+        f"${name} is {value!r}, which names no program: set it to the path or name of one "
+        "editor, without arguments (it runs without a shell)"
+    )
+
+
+def check_rev_range(rev_range: str | None) -> None:
+    """Alembic splits a range on ':' and fails with a traceback on more than one."""
+    if rev_range is not None and rev_range.count(":") != 1:
+        raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
