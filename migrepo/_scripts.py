@@ -10,6 +10,7 @@ Everything else is Alembic's own code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -55,18 +56,39 @@ class LazyModule:
 class IndexedScriptDirectory(ScriptDirectory):
     """Alembic's ScriptDirectory with its revision map built from the index.
 
-    ``from_config`` returns Alembic's own ScriptDirectory whose public
-    ``revision_map`` is replaced: no revision module runs until a migration
-    step needs its code. Sourceless directories (``.pyc`` only) keep
-    Alembic's own loader.
+    Its public ``revision_map`` comes from the index: no revision module runs
+    until a migration step needs its code. Sourceless directories (``.pyc``
+    only) keep Alembic's own loader. New revision files are written
+    atomically.
     """
 
     @classmethod
     def from_config(cls, config: Config) -> ScriptDirectory:
-        script = ScriptDirectory.from_config(config)
+        # Alembic's from_config builds a plain ScriptDirectory (it calls the
+        # class by name, not cls): take over the state it configured.
+        script = cls.__new__(cls)
+        script.__dict__.update(ScriptDirectory.from_config(config).__dict__)
         if not script.sourceless:
             script.revision_map = RevisionMap(partial(indexed_scripts, script))
         return script
+
+    def _generate_template(self, src: Path, dest: Path, **kw: Any) -> None:
+        """Write a new revision file atomically: render beside it, then rename.
+
+        Alembic renders straight into the destination, so a crash could leave
+        half a revision file behind; this private method is the one place
+        Alembic writes generated files, and it offers no public hook.
+        """
+        from alembic.util import status, template_to_file
+
+        temporary = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        with status(f"Generating {dest.absolute()}", **self.messaging_opts):
+            try:
+                template_to_file(src, temporary, self.output_encoding, **kw)
+                os.replace(temporary, dest)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
 
 
 def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:

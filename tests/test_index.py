@@ -226,3 +226,21 @@ def test_commands_run_only_the_modules_they_need(tmp_path: Path) -> None:
         result = plain.run("heads")
         assert result.exit_code == 1
         assert "a1 was executed" in result.output
+
+
+def test_revision_files_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    """New revision files are renamed into place; a failed render leaves nothing."""
+    from tests.apps import project
+
+    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}") as proj:
+        proj.ok("init")
+        mako = proj.migrations / "script.py.mako"
+        good = mako.read_text()
+        proj.ok("revision", "-m", "fine", "--rev-id", "a1")
+        assert (proj.migrations / "versions" / "a1_fine.py").read_text().startswith('"""fine')
+
+        mako.write_text(good + "\n${1 / 0}\n")
+        result = proj.run("revision", "-m", "broken", "--rev-id", "b2")
+        assert result.exit_code == 1
+        leftovers = sorted(p.name for p in (proj.migrations / "versions").iterdir())
+        assert leftovers == ["a1_fine.py"]
