@@ -96,8 +96,6 @@ class Recorder:
 
     table_name: str
     directory: str
-    git_commit: str | None
-    git_dirty: bool | None
     cache: ObjectCache
     # The app's engine for a bind name ('' = default), for failures before any step ran.
     engine_for: Callable[[str], sa.Engine | None] = lambda name: None
@@ -108,6 +106,15 @@ class Recorder:
     _created: set[int] = field(default_factory=set)
     # Every MigrationContext seen, by engine name: failure rows go to the right database.
     contexts: list[Any] = field(default_factory=list)
+    _git: tuple[str | None, bool | None] | None = None
+
+    @property
+    def git(self) -> tuple[str | None, bool | None]:
+        """HEAD and the dirty flag, asked of git once, when the first row is written:
+        a run that applies nothing (a no-op upgrade) never starts git."""
+        if self._git is None:
+            self._git = git_head(self.directory)
+        return self._git
 
     def __call__(self, ctx: Any, step: Any, heads: Any, run_args: dict[str, Any]) -> None:
         started_at = self._last_wall
@@ -200,8 +207,8 @@ class Recorder:
             "revision": revision,
             "direction": direction,
             "content_hash": content_hash,
-            "git_commit": self.git_commit,
-            "git_dirty": self.git_dirty,
+            "git_commit": self.git[0],
+            "git_dirty": self.git[1],
             "applied_by": self.user,
             "started_at": started_at,
             "duration_ms": duration_ms,
@@ -255,12 +262,9 @@ def recording(
     configure_args["include_object"] = _hide_table(table_name, saved.get("include_object"))
     recorder = None
     if direction is not None:
-        commit, dirty = git_head(directory)
         recorder = Recorder(
             table_name,
             directory,
-            commit,
-            dirty,
             ObjectCache(directory),
             engine_for=engine_for,
             schema=configure_args.get("version_table_schema"),
