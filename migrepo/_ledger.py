@@ -107,6 +107,7 @@ class Recorder:
     # Every MigrationContext seen, by engine name: failure rows go to the right database.
     contexts: list[Any] = field(default_factory=list)
     _git: tuple[str | None, bool | None] | None = None
+    _tables: dict[str | None, sa.Table] = field(default_factory=dict)
 
     @property
     def git(self) -> tuple[str | None, bool | None]:
@@ -131,7 +132,10 @@ class Recorder:
         for revision in ids:
             content_hash = self._content_hash(step, revision)
             row = self._row(revision, direction, content_hash, started_at, duration_ms, "ok", None)
-            ctx.execute(table.insert().values(**row))
+            if ctx.as_sql:  # the script gets the row as literal SQL
+                ctx.execute(table.insert().values(**row))
+            else:  # bound parameters, one compiled INSERT for every step
+                ctx.connection.execute(table.insert(), row)
 
     def record_failure(self, exc: BaseException, direction: str) -> None:
         """Write a ``failed`` row for the step ``exc`` came from, after its rollback."""
@@ -158,7 +162,7 @@ class Recorder:
             "failed",
             _one_line(exc),
         )
-        table = ledger_table(self.table_name, schema)
+        table = self._table_in(schema)
         with engine.begin() as connection:
             table.create(connection, checkfirst=True)
             connection.execute(table.insert().values(**row))
@@ -170,7 +174,14 @@ class Recorder:
         return self.contexts[0] if self.contexts and not engine_name else None
 
     def _table(self, ctx: Any) -> sa.Table:
-        return ledger_table(self.table_name, ctx.opts.get("version_table_schema"))
+        return self._table_in(ctx.opts.get("version_table_schema"))
+
+    def _table_in(self, schema: str | None) -> sa.Table:
+        # One Table per schema: SQLAlchemy then compiles the INSERT once, not per step.
+        table = self._tables.get(schema)
+        if table is None:
+            table = self._tables[schema] = ledger_table(self.table_name, schema)
+        return table
 
     def _ensure_table(self, ctx: Any, table: sa.Table) -> None:
         if id(ctx) in self._created:
