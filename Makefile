@@ -24,7 +24,7 @@ help:
 	@echo "  make venv      create/update .venv with the package + test extras (pip -e '.[test]')"
 	@echo "  make demo      run examples/quickstart/demo.sh with the plain package (pip -e .)"
 	@echo "  make lint      ruff check + mypy"
-	@echo "  make test      lint, then pytest against a throwaway PostgreSQL server"
+	@echo "  make test      lint, then pytest against throwaway PostgreSQL and MariaDB servers"
 	@echo "                 (extra pytest arguments: make test PYTEST_ARGS='-k foo -x')"
 	@echo "  make clean     remove .venv, caches and build artefacts"
 
@@ -58,8 +58,8 @@ lint: $(STAMP_TEST)
 	@$(VENV)/bin/mypy
 
 test: $(STAMP_TEST) lint
-	@echo "==> pytest (throwaway PostgreSQL)"
-	@bash scripts/with-postgres.sh $(VPY) -m pytest $(PYTEST_ARGS)
+	@echo "==> pytest (throwaway PostgreSQL and MariaDB)"
+	@bash scripts/with-postgres.sh bash scripts/with-mariadb.sh $(VPY) -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

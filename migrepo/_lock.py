@@ -48,6 +48,9 @@ LOCK_SUFFIX = ".migrepo-lock"
 # so that a lock freed soon is taken soon, and backs off to spare the server.
 _FIRST_POLL, _LAST_POLL = 0.05, 0.5
 
+# The longest GET_LOCK wait migrepo asks for in one go on MariaDB, in seconds.
+_YEAR = 365 * 24 * 3600
+
 OnWait = Callable[[str], None]
 
 
@@ -183,12 +186,23 @@ class _MySqlLock:
             return
         if got is not None:
             self.on_wait(self.description)
-            # GET_LOCK waits whole seconds; a negative timeout waits for ever.
-            got = self._get(connection, -1 if self.timeout is None else math.ceil(self.timeout))
+            got = self._wait(connection)
         if got == 0:
             raise LockTimeout(self.description, self.timeout)
         if got != 1:
             raise DatabaseError(f"{self.description} failed: the server returned {got!r}")
+
+    def _wait(self, connection: sa.Connection) -> Any:
+        if self.timeout is not None:  # GET_LOCK waits whole seconds on MySQL
+            return self._get(connection, math.ceil(self.timeout))
+        # A negative timeout waits for ever on MySQL. MariaDB returns NULL for it
+        # at once, so there we wait a year at a time, for as long as it takes.
+        got = self._get(connection, -1)
+        if got is None:
+            got = self._get(connection, _YEAR)
+            while got == 0:
+                got = self._get(connection, _YEAR)
+        return got
 
     def _get(self, connection: sa.Connection, timeout: int) -> Any:
         return connection.execute(

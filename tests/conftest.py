@@ -7,7 +7,7 @@ import pytest
 
 from tests.apps import Project, project
 
-pytest_plugins = ["tests.pg"]
+pytest_plugins = ["tests.pg", "tests.mysql"]
 
 
 @pytest.fixture
