@@ -53,6 +53,40 @@ class LazyModule:
         return module
 
 
+class LinearRevisionMap(RevisionMap):
+    """Alembic's RevisionMap, with a linear-time ``_filter_into_branch_heads``.
+
+    Alembic drops each target that has a descendant among the targets by
+    walking every target's descendants: quadratic, about 8 s for
+    ``flask db current`` at 5,000 revisions. One memoised walk down the
+    ``nextrev`` links gives the same set. The method is private, but it is
+    where Alembic does this, and there is no public hook.
+    """
+
+    def _filter_into_branch_heads(self, targets: Any) -> set[Any]:
+        targets = set(targets)
+        by_id = self._revision_map
+        below: dict[str, bool] = {}  # revision id -> a target lies strictly below it
+
+        def target_below(revision: str) -> bool:
+            stack = [revision]
+            while stack:
+                current = stack[-1]
+                if current in below:
+                    stack.pop()
+                    continue
+                children = by_id[current].nextrev  # type: ignore[union-attr]
+                pending = [child for child in children if child not in below]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                below[current] = any(by_id[c] in targets or below[c] for c in children)
+                stack.pop()
+            return below[revision]
+
+        return {rev for rev in targets if not target_below(rev.revision)}
+
+
 class IndexedScriptDirectory(ScriptDirectory):
     """Alembic's ScriptDirectory with its revision map built from the index.
 
@@ -69,7 +103,7 @@ class IndexedScriptDirectory(ScriptDirectory):
         script = cls.__new__(cls)
         script.__dict__.update(ScriptDirectory.from_config(config).__dict__)
         if not script.sourceless:
-            script.revision_map = RevisionMap(partial(indexed_scripts, script))
+            script.revision_map = LinearRevisionMap(partial(indexed_scripts, script))
         return script
 
     def _generate_template(self, src: Path, dest: Path, **kw: Any) -> None:

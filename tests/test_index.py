@@ -244,3 +244,23 @@ def test_revision_files_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
         assert result.exit_code == 1
         leftovers = sorted(p.name for p in (proj.migrations / "versions").iterdir())
         assert leftovers == ["a1_fine.py"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(directories(), st.data())
+def test_current_revisions_match_alembic(
+    revisions: list[dict[str, object]], data: st.DataObject
+) -> None:
+    """The linear branch-head filter gives Alembic's answer for any set of current ids."""
+    ids = [str(r["rev"]) for r in revisions]
+    current = tuple(data.draw(st.lists(st.sampled_from(ids), max_size=5, unique=True)))
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write(Path(tmp), revisions)
+        try:
+            expected = ScriptDirectory.from_config(config).get_all_current(current)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                IndexedScriptDirectory.from_config(config).get_all_current(current)
+            return
+        got = IndexedScriptDirectory.from_config(config).get_all_current(current)
+        assert {sc.revision for sc in got} == {sc.revision for sc in expected}
