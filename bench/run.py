@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import resource
 import shlex
 import shutil
@@ -625,7 +626,8 @@ def report(
         for c in (r.fm, r.migrepo)
         for w in c.warnings
     ]
-    cmdline = shlex.join(["python3", *sys.argv])
+    # A database URL on the command line keeps its user but not its password.
+    cmdline = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", shlex.join(["python3", *sys.argv]))
     out: list[str] = []
     if md:
         out.append(f"## {started:%Y-%m-%d %H:%M} UTC\n")
