@@ -17,8 +17,8 @@ from flask import Flask
 import migrepo
 from tests.apps import Project
 
-# Names and defaults of Flask-Migrate 4.1's API functions, copied by hand from
-# flask_migrate/__init__.py. Code written for Flask-Migrate calls them with
+# Names and defaults of Flask-Migrate 4.1's API functions, as its documentation
+# and release define them. Code written for Flask-Migrate calls them with
 # these keywords, or positionally in this order.
 FLASK_MIGRATE_SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "list_templates": [],

@@ -33,84 +33,36 @@ op.create_table("t3", sa.Column("id", sa.Integer, primary_key=True))
 op.execute("SELECT * FROM no_such_table")
 """
 
-# Flask-Migrate 4.1's single-database env.py, as `flask db init` wrote it.
+# An env.py written for Flask-Migrate, not by migrepo: it takes the engine and the
+# keyword arguments from current_app.extensions['migrate'] and hands
+# `configure_args` to context.configure() itself, as such files do.
 FLASK_MIGRATE_ENV = '''\
-import logging
-from logging.config import fileConfig
-
 from flask import current_app
-
 from alembic import context
 
-config = context.config
-fileConfig(config.config_file_name)
-logger = logging.getLogger('alembic.env')
+state = current_app.extensions["migrate"]
+engine = state.db.engine
+metadata = state.db.metadatas[None]
 
 
-def get_engine():
-    try:
-        return current_app.extensions['migrate'].db.get_engine()
-    except (TypeError, AttributeError):
-        return current_app.extensions['migrate'].db.engine
+def skip_empty_autogenerate(ctx, revision, directives):
+    if getattr(context.config.cmd_opts, "autogenerate", False):
+        if directives[0].upgrade_ops.is_empty():
+            directives[:] = []
 
 
-def get_engine_url():
-    try:
-        return get_engine().url.render_as_string(hide_password=False).replace(
-            '%', '%%')
-    except AttributeError:
-        return str(get_engine().url).replace('%', '%%')
-
-
-config.set_main_option('sqlalchemy.url', get_engine_url())
-target_db = current_app.extensions['migrate'].db
-
-
-def get_metadata():
-    if hasattr(target_db, 'metadatas'):
-        return target_db.metadatas[None]
-    return target_db.metadata
-
-
-def run_migrations_offline():
-    url = config.get_main_option("sqlalchemy.url")
-    context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
-    )
-
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online():
-    def process_revision_directives(context, revision, directives):
-        if getattr(config.cmd_opts, 'autogenerate', False):
-            script = directives[0]
-            if script.upgrade_ops.is_empty():
-                directives[:] = []
-                logger.info('No changes in schema detected.')
-
-    conf_args = current_app.extensions['migrate'].configure_args
-    if conf_args.get("process_revision_directives") is None:
-        conf_args["process_revision_directives"] = process_revision_directives
-
-    connectable = get_engine()
-
-    with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
-
-        with context.begin_transaction():
-            context.run_migrations()
-
+options = dict(state.configure_args)
+options.setdefault("process_revision_directives", skip_empty_autogenerate)
 
 if context.is_offline_mode():
-    run_migrations_offline()
+    context.configure(url=engine.url, target_metadata=metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
 else:
-    run_migrations_online()
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata, **options)
+        with context.begin_transaction():
+            context.run_migrations()
 '''
 
 

@@ -79,13 +79,18 @@ def test_sync_downgrades_from_git_then_upgrades(any_proj: Project, repo: git.Rep
     assert repo.git.status("--porcelain") == ""  # the work tree is untouched
 
 
-def test_sync_uses_the_cache_without_git(proj: Project) -> None:
+def upgraded_then_lost(proj: Project) -> None:
+    """The database is at f1, whose file is gone from the work tree (no git here)."""
     proj.ok("init")
     proj.ok("migrate", "--rev-id", "r1")
     feature = proj.migrations / "versions" / "f1_feature.py"
     feature.write_text(FEATURE)
     proj.ok("upgrade")
     feature.unlink()
+
+
+def test_sync_uses_the_cache_without_git(proj: Project) -> None:
+    upgraded_then_lost(proj)
 
     assert "from cache" in proj.ok("sync", "--dry-run").stdout
     proj.ok("sync")
@@ -95,12 +100,7 @@ def test_sync_uses_the_cache_without_git(proj: Project) -> None:
 def test_sync_refuses_when_the_script_cannot_be_found(proj: Project) -> None:
     import shutil
 
-    proj.ok("init")
-    proj.ok("migrate", "--rev-id", "r1")
-    feature = proj.migrations / "versions" / "f1_feature.py"
-    feature.write_text(FEATURE)
-    proj.ok("upgrade")
-    feature.unlink()
+    upgraded_then_lost(proj)
     shutil.rmtree(proj.migrations / ".migrepo")
 
     result = proj.run("sync")
@@ -111,12 +111,7 @@ def test_sync_refuses_when_the_script_cannot_be_found(proj: Project) -> None:
 
 
 def test_sync_refuses_tampered_cache(proj: Project) -> None:
-    proj.ok("init")
-    proj.ok("migrate", "--rev-id", "r1")
-    feature = proj.migrations / "versions" / "f1_feature.py"
-    feature.write_text(FEATURE)
-    proj.ok("upgrade")
-    feature.unlink()
+    upgraded_then_lost(proj)
     for cached in (proj.migrations / ".migrepo" / "objects").rglob("*"):
         if cached.is_file() and b"feature" in cached.read_bytes():
             cached.write_bytes(cached.read_bytes().replace(b"drop_table", b"print"))
