@@ -31,7 +31,8 @@ readonly DB_USER=migrepo DB_PASSWORD=migrepo DB_NAME=migrepo
 
 log() { echo "with-postgres: $*" >&2; }
 
-is_root() { [[ $(id -u) -eq 0 ]]; }
+# is_root, free_port, show_logs
+source "$(dirname "${BASH_SOURCE[0]}")/server-lib.sh"
 
 TMP_DIR=""
 PG_BIN=""
@@ -93,30 +94,6 @@ ensure_postgres_user() {
     log "creating system user 'postgres'"
     useradd --system --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin postgres
-}
-
-free_port() {
-    local py
-    for py in python3 python3.11 python; do
-        if command -v "$py" >/dev/null 2>&1; then
-            "$py" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()' && return 0
-        fi
-    done
-    echo $((20000 + RANDOM % 20000))
-}
-
-show_logs() {
-    local f
-    for f in "$SETUP_LOG" "$SERVER_LOG"; do
-        if [[ -s "$f" ]]; then
-            echo "----- tail of $f -----" >&2
-            tail -n 40 "$f" >&2 || true
-        fi
-    done
 }
 
 # Returns non-zero (never exits) if the server could not be brought up.
