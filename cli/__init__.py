@@ -20,6 +20,7 @@ from migrepo.cli._options import (
     GroupOptions,
     directory_option,
     lock_timeout_option,
+    migration_run_options,
     pick_directory,
     revision_options,
     single_transaction_option,
@@ -189,12 +190,7 @@ def merge(
 
 
 @db.command()
-@directory_option
-@sql_option
-@tag_option
-@x_arg_option
-@lock_timeout_option
-@single_transaction_option
+@migration_run_options
 @click.argument("revision", default="head")
 def upgrade(
     directory: str | None,
@@ -223,12 +219,7 @@ def upgrade(
 
 
 @db.command()
-@directory_option
-@sql_option
-@tag_option
-@x_arg_option
-@lock_timeout_option
-@single_transaction_option
+@migration_run_options
 @click.argument("revision", default="-1")
 def downgrade(
     directory: str | None,

@@ -122,3 +122,19 @@ def revision_options(f: F) -> F:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def migration_run_options(f: F) -> F:
+    """The options of the commands that move the database both ways: upgrade, downgrade."""
+    for option in reversed(
+        [
+            directory_option,
+            sql_option,
+            tag_option,
+            x_arg_option,
+            lock_timeout_option,
+            single_transaction_option,
+        ]
+    ):
+        f = option(f)
+    return f
