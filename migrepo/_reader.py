@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,13 +60,18 @@ def blob_hash(data: bytes) -> str:
 
 def version_locations(config: Config) -> list[Path]:
     """The version directories of a migrations directory, as Alembic resolves them."""
+    return resolve_locations(config.get_version_locations_list(), migrations_directory(config))
+
+
+def resolve_locations(
+    locations: Sequence[str] | None, migrations: str | os.PathLike[str]
+) -> list[Path]:
+    """The configured version locations, or ``<migrations>/versions``, made absolute."""
     from alembic.util import coerce_resource_to_filename
 
-    locations = config.get_version_locations_list()
     if locations:
         return [Path(coerce_resource_to_filename(loc)).absolute() for loc in locations]
-    script_location = config.get_main_option("script_location") or "migrations"
-    return [Path(coerce_resource_to_filename(script_location), "versions").absolute()]
+    return [Path(migrations, "versions").absolute()]
 
 
 def list_revision_files(config: Config) -> list[Path]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 
-from migrepo._reader import list_files, read_indexed
+from migrepo._reader import list_files, read_indexed, resolve_locations
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -127,7 +127,8 @@ class IndexedScriptDirectory(ScriptDirectory):
 
 def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
     """The Script objects of ``script``'s revision files, from the index."""
-    paths = list_files(version_locations_of(script), recursive=script.recursive_version_locations)
+    locations = resolve_locations(script.version_locations, script.dir)
+    paths = list_files(locations, recursive=script.recursive_version_locations)
     for found in read_indexed(paths, Path(script.dir)):
         if found.record is None:
             # A file the index cannot read is loaded as Alembic loads it, so that
@@ -139,18 +140,6 @@ def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
             continue
         module = LazyModule(found.path, found.values)
         yield Script(module, found.record.revision, found.path)  # type: ignore[arg-type]
-
-
-def version_locations_of(script: ScriptDirectory) -> list[Path]:
-    """The version directories, resolved as ScriptDirectory resolves them."""
-    from alembic.util import coerce_resource_to_filename
-
-    if script.version_locations:
-        return [
-            Path(coerce_resource_to_filename(location)).absolute()
-            for location in script.version_locations
-        ]
-    return [Path(script.dir, "versions").absolute()]
 
 
 @contextmanager
