@@ -35,6 +35,24 @@ def downgrade():
 '''
 
 
+# An env.py that records what the command line handed to it, then migrates as usual.
+RECORDING_ENV = """\
+import json
+import os
+
+from alembic import context
+
+from migrepo.runtime import run_migrations
+
+here = context.config.get_main_option("script_location")
+for name, value in (("xargs", context.get_x_argument()), ("tags", context.get_tag_argument())):
+    with open(os.path.join(here, name + ".jsonl"), "a", encoding="utf-8") as record:
+        record.write(json.dumps(value) + "\\n")
+
+run_migrations(context)
+"""
+
+
 @dataclass
 class Project:
     """A migrations directory and the databases an app migrates.

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 
 import migrepo
-from tests.apps import Project
+from tests.apps import RECORDING_ENV, Project
 
 # Names and defaults of Flask-Migrate 4.1's API functions, as its documentation
 # and release define them. Code written for Flask-Migrate calls them with
@@ -89,21 +89,6 @@ FLASK_MIGRATE_SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "check": [("directory", None)],
 }
 
-RECORDING_ENV = """\
-import json
-import os
-
-from alembic import context
-
-from migrepo.runtime import run_migrations
-
-here = context.config.get_main_option("script_location")
-for name, value in (("xargs", context.get_x_argument()), ("tags", context.get_tag_argument())):
-    with open(os.path.join(here, name + ".jsonl"), "a", encoding="utf-8") as record:
-        record.write(json.dumps(value) + "\\n")
-
-run_migrations(context)
-"""
 
 
 class StderrHandler(logging.Handler):
