@@ -181,10 +181,8 @@ def merge(
     if revisions != ("heads",):
         _commands.merge(directory, revisions, message, branch_label, rev_id)
         return
-    if _repository.merge_heads(directory, message, branch_label, rev_id) is None:
-        from migrepo import graph as g
-
-        tips = g.heads(_commands.revision_graph(directory))
+    merged, tips = _repository.merge_heads(directory, message, branch_label, rev_id)
+    if merged is None:
         found = f"a single head ({tips[0]})" if tips else "no revisions"
         click.echo(f"Nothing to merge: the revision graph has {found}.")
 

@@ -63,16 +63,20 @@ def merge_heads(
     message: str | None = None,
     branch_label: str | None = None,
     rev_id: str | None = None,
-) -> Script | None:
-    """Merge every head into one revision; with a single head, write nothing."""
+) -> tuple[Script | None, list[str]]:
+    """Merge every head into one revision; with a single head, write nothing.
+
+    Returns the merge revision (None when there was nothing to merge) and the
+    heads found.
+    """
     from migrepo.graph import heads as graph_heads
 
     tips = graph_heads(revision_graph(directory))
     if len(tips) < 2:
-        return None
+        return None, tips
     if message is None:
         message = f"merge heads {', '.join(tips)}"
-    return merge(directory, tuple(tips), message, branch_label, rev_id)
+    return merge(directory, tuple(tips), message, branch_label, rev_id), tips
 
 
 def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False) -> list[Any]:
