@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from migrepo import _commands, _repository
 from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import (
     GroupOptions,
@@ -30,6 +29,8 @@ from migrepo.cli._options import (
     x_arg_option,
     x_args,
 )
+from migrepo.engine import commands as _commands
+from migrepo.engine import repository as _repository
 
 # --- the group ---------------------------------------------------------------
 

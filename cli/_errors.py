@@ -17,9 +17,10 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
-from migrepo import _commands, _repository
 from migrepo._text import mask_passwords
 from migrepo.cli._options import group_options, pick_directory
+from migrepo.engine import commands as _commands
+from migrepo.engine import repository as _repository
 
 
 def describe(exc: BaseException, migrations: str | None = None) -> str:

@@ -25,9 +25,9 @@ from migrepo._api import (
     stamp,
     upgrade,
 )
-from migrepo._commands import revision_graph
 from migrepo._extension import Migrate, MigrateState
 from migrepo._version import __version__
+from migrepo.engine.commands import revision_graph
 from migrepo.errors import MigrepoError
 
 if TYPE_CHECKING:

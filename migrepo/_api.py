@@ -2,7 +2,7 @@
 
 Like Flask-Migrate's, they print what Alembic prints, log a failure as
 ``Error: ...`` and exit with status 1. Each is a thin shell over the function
-of the same name in :mod:`migrepo._commands`, which raises instead.
+of the same name in :mod:`migrepo.engine.commands`, which raises instead.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
-from migrepo import _commands
 from migrepo._text import mask_passwords
+from migrepo.engine import commands as _commands
 from migrepo.errors import MigrepoError
 
 log = logging.getLogger("migrepo")

@@ -1,4 +1,4 @@
-"""blame, show and verify against real git repositories, and the functions of migrepo._git."""
+"""blame, show and verify on real git repositories; the functions of migrepo.audit.gitrepo."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import git
 import pytest
 
-from migrepo import _git
+from migrepo.audit import gitrepo as _git
 from migrepo.errors import GitError
 from tests.apps import Project
 
@@ -356,7 +356,7 @@ def test_git_failures_are_one_line_errors(
     assert isinstance(info.value.__cause__, git.GitCommandError)
 
 
-# --- migrepo._git ------------------------------------------------------------
+# --- migrepo.audit.gitrepo ------------------------------------------------------------
 
 
 def test_head_and_file_state(proj: Project, repo: git.Repo) -> None:

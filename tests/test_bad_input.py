@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from migrepo import Migrate, cli
-from migrepo._reader import blob_hash
+from migrepo.store.reader import blob_hash
 from tests.apps import Project, project
 
 PASSWORD = "s3cret"
@@ -167,7 +167,7 @@ def without_sqlalchemy(proj: Project) -> Flask:
 
 def database_at(proj: Project, revision: str, content_hash: str) -> None:
     """The database claims ``revision``, which the ledger says had ``content_hash``."""
-    from migrepo._ledger import applied_by, ledger_table
+    from migrepo.db.ledger import applied_by, ledger_table
 
     engine = sa.create_engine(proj.url)
     try:
@@ -585,7 +585,7 @@ HOSTILE = "o'neil'); DROP TABLE user; --"
 
 
 def ledger_rows(url: str) -> list[dict[str, object]]:
-    from migrepo._ledger import read_rows
+    from migrepo.db.ledger import read_rows
 
     engine = sa.create_engine(url)
     try:

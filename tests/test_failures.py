@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from migrepo._lock import lock_key
+from migrepo.db.lock import lock_key
 from tests.apps import project
 from tests.test_locking import (
     add_chain,

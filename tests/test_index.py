@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrepo._index import Index
-from migrepo._scripts import IndexedScriptDirectory, LazyModule
+from migrepo.engine.scripts import IndexedScriptDirectory, LazyModule
+from migrepo.store.index import Index
 
 TEMPLATE = '''"""{doc}"""
 from alembic import op

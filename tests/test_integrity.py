@@ -11,8 +11,8 @@ from pathlib import Path
 import git
 import pytest
 
-from migrepo import _integrity
-from migrepo._integrity import HEADER, HeadsConflict
+from migrepo.store import heads_file as _integrity
+from migrepo.store.heads_file import HEADER, HeadsConflict
 from tests.apps import Project
 
 ACTOR = git.Actor("Migrepo Tests", "tests@example.com")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from migrepo._reader import blob_hash
+from migrepo.store.reader import blob_hash
 from tests.apps import Project, project
 
 FAILING = '''"""boom"""
@@ -149,7 +149,7 @@ def test_applied_files_are_cached_by_hash(proj: Project) -> None:
     assert cached.read_bytes() == first.read_bytes()
     assert (proj.migrations / ".migrepo" / ".gitignore").read_text().splitlines()[-1] == "*"
 
-    from migrepo._store import ObjectCache
+    from migrepo.store.objects import ObjectCache
 
     cached.write_bytes(b"tampered")
     assert ObjectCache(proj.migrations).get(digest) is None

@@ -20,7 +20,7 @@ from typing import IO, Any
 import pytest
 import sqlalchemy as sa
 
-from migrepo._lock import lock_key, lock_name, migration_lock, sqlite_lock_path
+from migrepo.db.lock import lock_key, lock_name, migration_lock, sqlite_lock_path
 from migrepo.errors import LockTimeout
 from tests.apps import Project, project
 
@@ -407,7 +407,7 @@ class ScriptedConnection:
 
 
 def test_mysql_get_lock_waits_whole_seconds_then_times_out() -> None:
-    from migrepo._lock import _MySqlLock
+    from migrepo.db.lock import _MySqlLock
 
     waits: list[str] = []
     name = lock_name("shop")
@@ -440,7 +440,7 @@ def test_lock_and_transaction_options_have_help(proj: Project, command: str) -> 
 def test_doctests() -> None:
     import doctest
 
-    from migrepo import _lock
+    from migrepo.db import lock as _lock
 
     result = doctest.testmod(_lock)
     assert result.attempted and not result.failed

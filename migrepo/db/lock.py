@@ -406,7 +406,7 @@ class _FileLock:
 
 def _open_lock_file(path: Path) -> int:
     if path.name == "lock" and path.parent.name == ".migrepo":
-        from migrepo._store import ObjectCache
+        from migrepo.store.objects import ObjectCache
 
         ObjectCache(path.parent.parent).ensure()  # the folder that ignores itself in git
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)

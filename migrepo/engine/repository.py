@@ -1,6 +1,6 @@
 """The git-style repository engine's commands: merge heads, verify, sync and blame.
 
-Each resolves the app's settings through :mod:`migrepo._commands` and
+Each resolves the app's settings through :mod:`migrepo.engine.commands` and
 returns data; ``flask db`` formats it.
 """
 
@@ -10,8 +10,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from migrepo._checks import check_rev_range
-from migrepo._commands import (
+from migrepo.engine.checks import check_rev_range
+from migrepo.engine.commands import (
     XArgs,
     current_revisions,
     get_config,
@@ -30,7 +30,7 @@ from migrepo.errors import MigrepoError, UnknownRevision, UsageError
 if TYPE_CHECKING:
     from alembic.script import Script
 
-    from migrepo._git import Blame
+    from migrepo.audit.gitrepo import Blame
 
 
 def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoError | None:
@@ -81,9 +81,9 @@ def merge_heads(
 
 def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False) -> list[Any]:
     """Every integrity problem of the migrations directory, as ``Finding`` objects."""
-    from migrepo._reader import read_revision_files
-    from migrepo._verify import Subject
-    from migrepo._verify import verify as run_checks
+    from migrepo.audit.verify import Subject
+    from migrepo.audit.verify import verify as run_checks
+    from migrepo.store.reader import read_revision_files
 
     files = read_revision_files(get_config(directory), execute=True)
     subject = Subject(files, strict=strict, directory=resolve_directory(directory))
@@ -104,7 +104,7 @@ def sync(
     lock_timeout: float | None = None,
     single_transaction: bool | None = None,
 ) -> Any:
-    """Bring the database to the work tree's heads; returns the :class:`~migrepo._sync.Plan`.
+    """Bring the database to the work tree's heads; returns the :class:`~migrepo.audit.sync.Plan`.
 
     Revisions the database has and the work tree lacks are downgraded with
     the exact content the ledger recorded, then the database is upgraded.
@@ -124,9 +124,9 @@ def sync(
 def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XArgs) -> Any:
     from alembic import command
 
-    from migrepo import _sync
-    from migrepo._reader import version_locations
+    from migrepo.audit import sync as _sync
     from migrepo.graph import heads as graph_heads
+    from migrepo.store.reader import version_locations
 
     path = resolve_directory(directory)
     graph = revision_graph(directory)
@@ -162,16 +162,16 @@ def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XA
 def blame(
     directory: str | os.PathLike[str] | None = None, revisions: Sequence[str] = ()
 ) -> Blame:
-    """Where each revision file came from: a :class:`~migrepo._git.Blame`.
+    """Where each revision file came from: a :class:`~migrepo.audit.gitrepo.Blame`.
 
     ``revisions`` are ids or unique id prefixes, reported in the order given;
     with none, every revision, newest first. Each row holds the file's content
     hash (its git blob hash) and, in a git work tree, its state and the
     commits that introduced and last changed it (following renames).
     """
-    from migrepo import _git
-    from migrepo._reader import read_revision_files
+    from migrepo.audit import gitrepo as _git
     from migrepo.graph import build_graph, newest_first
+    from migrepo.store.reader import read_revision_files
 
     files = read_revision_files(get_config(directory))
     for found in files:

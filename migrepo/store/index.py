@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrepo._files import atomic_write
-from migrepo._store import ObjectCache
+from migrepo.store.files import atomic_write
+from migrepo.store.objects import ObjectCache
 
 FORMAT = 1
 INDEX_FILE = "index.json"

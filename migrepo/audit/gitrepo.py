@@ -29,7 +29,7 @@ from migrepo.errors import GitError
 if TYPE_CHECKING:
     import git
 
-    from migrepo._reader import RevisionFile
+    from migrepo.store.reader import RevisionFile
 
 FileState = Literal["committed", "modified", "untracked"]
 

@@ -112,7 +112,7 @@ def read_revision_files(config: Config, *, execute: bool = False) -> list[Revisi
     """Read every revision file; ``execute=True`` runs each one as Alembic would.
 
     Without ``execute``, files go through the revision index
-    (:mod:`migrepo._index`): one whose stat or content is known is not parsed.
+    (:mod:`migrepo.store.index`): one whose stat or content is known is not parsed.
     """
     paths = list_revision_files(config)
     if execute:
@@ -127,7 +127,7 @@ def migrations_directory(config: Config) -> Path:
 
 
 def read_indexed(paths: list[Path], migrations: Path) -> list[RevisionFile]:
-    from migrepo._index import Index
+    from migrepo.store.index import Index
 
     index = Index.load(migrations)
     files = [_read_through(index, path) for path in paths]

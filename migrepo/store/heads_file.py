@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from migrepo._files import atomic_write
 from migrepo.errors import RepositoryError
+from migrepo.store.files import atomic_write
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from migrepo._checks import (
+from migrepo.engine.checks import (
     check_editor,
     check_rev_id,
     check_rev_id_is_new,
@@ -92,8 +92,8 @@ def _check_repository(path: str) -> None:
 
 
 def ledger(directory: str | os.PathLike[str] | None, direction: str | None) -> Any:
-    """The ledger hook for one command (see :func:`migrepo._ledger.recording`)."""
-    from migrepo._ledger import DEFAULT_TABLE, recording
+    """The ledger hook for one command (see :func:`migrepo.db.ledger.recording`)."""
+    from migrepo.db.ledger import DEFAULT_TABLE, recording
 
     current = state()
 
@@ -132,7 +132,7 @@ def explain_missing_revision(directory: str | os.PathLike[str] | None) -> Iterat
             raise exc from None
         if not applied:
             raise
-        from migrepo import _sync
+        from migrepo.audit import sync as _sync
 
         hashes = _sync.latest_hashes(ledger_entries(directory, revision=revision))
         message = _sync.explain_missing(resolve_directory(directory), revision, hashes)
@@ -148,7 +148,7 @@ def indexed() -> Iterator[None]:
     if not _index_enabled():
         yield
         return
-    from migrepo._scripts import indexed_script_directory
+    from migrepo.engine.scripts import indexed_script_directory
 
     with indexed_script_directory():
         yield
@@ -165,7 +165,7 @@ def script_directory(config: Config) -> Any:
 
     if not _index_enabled():
         return ScriptDirectory.from_config(config)
-    from migrepo._scripts import IndexedScriptDirectory
+    from migrepo.engine.scripts import IndexedScriptDirectory
 
     return IndexedScriptDirectory.from_config(config)
 
@@ -222,7 +222,7 @@ def init(
     config.config_file_name = os.path.join(path, "alembic.ini")
     config = state().migrate.call_configure_callbacks(config)
     command.init(config, path, template=template, package=package)
-    from migrepo import _integrity
+    from migrepo.store import heads_file as _integrity
 
     _integrity.write(path, [])
     return path
@@ -311,7 +311,7 @@ def write_heads(
     ``config`` is the Config a command already built, so that the configure
     callbacks run once per command.
     """
-    from migrepo import _integrity
+    from migrepo.store import heads_file as _integrity
 
     path = resolve_directory(directory)
     graph = graph_of(config if config is not None else get_config(path))
@@ -321,8 +321,8 @@ def write_heads(
 
 def _record_heads(directory: str | os.PathLike[str] | None, config: Config) -> None:
     """Keep HEADS up to date after a revision was written; never fail the command."""
-    from migrepo._integrity import HEADS_FILE
     from migrepo._text import mask_passwords
+    from migrepo.store.heads_file import HEADS_FILE
 
     try:
         write_heads(directory, config)
@@ -357,7 +357,7 @@ def migration_run(
     """The frame of a command that moves the database: the lock and the transactions.
 
     With ``lock``, the migration lock of the app's default database (see
-    :mod:`migrepo._lock`) is held for the whole block, so Alembic reads the
+    :mod:`migrepo.db.lock`) is held for the whole block, so Alembic reads the
     current revision only once no other run can change it. Every run of
     the app takes this one lock first, single or multi-database, so runs of
     one app never overlap on its binds either. ``lock_timeout`` (default:
@@ -390,7 +390,7 @@ def migration_run(
 def _database_lock(directory: str | os.PathLike[str] | None, timeout: float | None) -> Any:
     from contextlib import nullcontext
 
-    from migrepo._lock import migration_lock
+    from migrepo.db.lock import migration_lock
 
     current = state()
     engine = _default_engine(current.db)
@@ -612,8 +612,8 @@ def revision_graph(directory: str | os.PathLike[str] | None = None) -> nx.DiGrap
 
 def graph_of(config: Config) -> nx.DiGraph:
     """The revision graph of the migrations directory ``config`` points at."""
-    from migrepo._reader import read_revision_files
     from migrepo.graph import build_graph
+    from migrepo.store.reader import read_revision_files
 
     files = read_revision_files(config)
     for found in files:
@@ -654,7 +654,7 @@ def ledger_entries(
     Each row holds the ledger's columns plus ``database``: the
     Flask-SQLAlchemy bind key, '' for the default database.
     """
-    from migrepo._ledger import DEFAULT_TABLE, read_rows
+    from migrepo.db.ledger import DEFAULT_TABLE, read_rows
 
     current = state()
     if current.db is None:

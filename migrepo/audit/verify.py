@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from migrepo._reader import RevisionFile
 from migrepo.graph.records import RevisionRecord
+from migrepo.store.reader import RevisionFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +65,9 @@ def several_heads(subject: Subject) -> Iterator[Finding]:
 
 
 def heads_file(subject: Subject) -> Iterator[Finding]:
-    """The HEADS file agrees with the graph's heads (see :mod:`migrepo._integrity`)."""
-    from migrepo import _integrity
+    """The HEADS file agrees with the graph's heads (see :mod:`migrepo.store.heads_file`)."""
     from migrepo.graph import build_graph, check_records
+    from migrepo.store import heads_file as _integrity
 
     if subject.directory is None:
         return
@@ -84,7 +84,7 @@ def uncommitted_files(subject: Subject) -> Iterator[Finding]:
 
     Outside a git work tree there is nothing to check.
     """
-    from migrepo import _git
+    from migrepo.audit import gitrepo as _git
     from migrepo.errors import GitError
 
     if not subject.files:
@@ -127,7 +127,7 @@ def changed_after_apply(subject: Subject) -> Iterator[Finding]:
 def applied(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The revisions the ledger says are applied, each with the row that applied it.
 
-    ``rows`` come newest first, as :func:`migrepo._commands.ledger_entries` returns them.
+    ``rows`` come newest first, as :func:`migrepo.engine.commands.ledger_entries` returns them.
     """
     state: dict[str, dict[str, Any]] = {}
     for row in reversed(rows):

@@ -2,7 +2,7 @@
 
 Alembic executes every revision file to build its revision map: about
 0.2 ms a file, on every command. :class:`IndexedScriptDirectory` builds the
-same map from :mod:`migrepo._reader`'s index, with each revision's module
+same map from :mod:`migrepo.store.reader`'s index, with each revision's module
 standing in as a :class:`LazyModule` that imports the real file only when
 its code is needed (its ``upgrade()`` or ``downgrade()`` is about to run).
 Everything else is Alembic's own code.
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 
-from migrepo._reader import list_files, read_indexed, resolve_locations
+from migrepo.store.reader import list_files, read_indexed, resolve_locations
 
 if TYPE_CHECKING:
     from alembic.config import Config

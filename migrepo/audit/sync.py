@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrepo._files import atomic_write
-from migrepo._reader import blob_hash, read_revision_file
-from migrepo._store import ObjectCache
 from migrepo.errors import MigrepoError
+from migrepo.store.files import atomic_write
+from migrepo.store.objects import ObjectCache
+from migrepo.store.reader import blob_hash, read_revision_file
 
 
 class SyncError(MigrepoError):
@@ -70,7 +70,7 @@ _HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 def fetch(directory: str, content_hash: str) -> tuple[bytes, str] | None:
     """The bytes with this blob hash from git's object database, else the cache."""
-    from migrepo._git import open_repo, read_blob
+    from migrepo.audit.gitrepo import open_repo, read_blob
 
     if not _HASH.fullmatch(content_hash):
         return None  # read from the database: never let it name a path (the cache's)
@@ -150,7 +150,7 @@ def downgrade_target(recovered: list[Recovered], known: set[str]) -> str:
 
 def where_is(directory: str, content_hash: str) -> tuple[list[str], list[str]]:
     """Commits (``short-sha subject``) that added this content, and branches holding one."""
-    from migrepo._git import open_repo
+    from migrepo.audit.gitrepo import open_repo
 
     repo = open_repo(directory)
     if repo is None:

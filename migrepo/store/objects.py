@@ -12,8 +12,8 @@ import os
 import re
 from pathlib import Path
 
-from migrepo._files import atomic_write
-from migrepo._reader import blob_hash
+from migrepo.store.files import atomic_write
+from migrepo.store.reader import blob_hash
 
 CACHE_DIR = ".migrepo"
 # A git object id: SHA-1, or SHA-256 for repositories that use it.

@@ -34,7 +34,7 @@ def check_rev_id(rev_id: str | None) -> None:
 
 def check_rev_id_is_new(config: Config, rev_id: str | None) -> None:
     """Alembic would write a second file with that id, or overwrite the first one."""
-    from migrepo._reader import read_revision_files
+    from migrepo.store.reader import read_revision_files
 
     if rev_id is None:
         return

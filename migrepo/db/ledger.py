@@ -27,10 +27,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
-from migrepo._reader import blob_hash, read_revision_file
-from migrepo._store import ObjectCache
 from migrepo._text import mask_passwords
 from migrepo._version import __version__
+from migrepo.store.objects import ObjectCache
+from migrepo.store.reader import blob_hash, read_revision_file
 
 DEFAULT_TABLE = "migrepo_ledger"
 
@@ -79,7 +79,7 @@ def applied_by() -> str:
 
 def git_head(directory: str) -> tuple[str | None, bool | None]:
     """HEAD of the git work tree holding ``directory`` and its dirty flag; Nones outside git."""
-    from migrepo._git import head, open_repo
+    from migrepo.audit.gitrepo import head, open_repo
 
     repo = open_repo(directory)
     if repo is None:

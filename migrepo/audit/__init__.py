@@ -1,0 +1,1 @@
+"""Git and the ledger read together: history, sync and verify."""

@@ -1,0 +1,1 @@
+"""What migrepo keeps in the database: the migration lock and the ledger."""

@@ -1,0 +1,1 @@
+"""The commands: they resolve the app's settings and drive Alembic."""

@@ -1,0 +1,1 @@
+"""The migrations directory's files: sources, hashes, the index, HEADS, the cache."""
