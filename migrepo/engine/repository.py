@@ -24,8 +24,9 @@ from migrepo.engine.commands import (
     resolve_directory,
     revision_graph,
     script_directory,
+    state,
 )
-from migrepo.errors import MigrepoError, UnknownRevision, UsageError
+from migrepo.errors import AppContextError, MigrepoError, UnknownRevision, UsageError
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -47,6 +48,32 @@ def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoErr
     except GraphError as exc:
         return exc
     return None
+
+
+def database_revisions() -> set[str]:
+    """The revisions every database the app migrates is at, from its version table.
+
+    Read with SQLAlchemy, without running env.py: the version table's name and
+    schema are ``Migrate(...)``'s (``version_table``, ``version_table_schema``).
+    A database with no version table is at base.
+    """
+    import sqlalchemy as sa
+
+    current = state()
+    if current.db is None:
+        raise AppContextError("Migrate was set up without a database: use `Migrate(app, db)`")
+    args = current.configure_args
+    table = sa.table(
+        args.get("version_table") or "alembic_version",
+        sa.column("version_num"),
+        schema=args.get("version_table_schema"),
+    )
+    found: set[str] = set()
+    for engine in current.db.engines.values():
+        with engine.connect() as connection:
+            if sa.inspect(connection).has_table(table.name, schema=table.schema):
+                found.update(connection.scalars(sa.select(table.c.version_num)))
+    return found
 
 
 def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str) -> list[str]:
@@ -93,6 +120,11 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
         from migrepo._text import mask_passwords
 
         subject.ledger_error = mask_passwords(str(exc).strip().splitlines()[0])
+    else:
+        try:
+            subject.database = database_revisions()
+        except Exception:  # the ledger was read: a database error here is too rare to report
+            subject.database = None
     return run_checks(subject)
 
 
