@@ -7,6 +7,7 @@ policy (``revision r3 failed: ... (at file:line)``) both ask it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 
@@ -39,6 +40,32 @@ class Origin:
         return f"{self.path if relative.startswith('..') else relative}:{self.line}"
 
 
+def frames(exc: BaseException) -> Iterator[tuple[FrameType, int]]:
+    """The frames ``exc`` passed through, outermost first, each with its line: the one walk."""
+    tb = exc.__traceback__
+    while tb is not None:
+        yield tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+
+
+def innermost_file(exc: BaseException) -> str | None:
+    """The file of the frame that raised ``exc``."""
+    found = None
+    for frame, _ in frames(exc):
+        found = frame.f_code.co_filename
+    return found
+
+
+def line_in(exc: BaseException, path: str | os.PathLike[str]) -> int | None:
+    """The line of the innermost frame of ``exc`` that ran the file ``path``."""
+    wanted = os.path.realpath(path)
+    found = None
+    for frame, line in frames(exc):
+        if os.path.realpath(frame.f_code.co_filename) == wanted:
+            found = line
+    return found
+
+
 def _is_revision_module(frame: FrameType) -> bool:
     names = frame.f_globals
     return isinstance(names.get("revision"), str) and "down_revision" in names
@@ -56,9 +83,7 @@ def locate(exc: BaseException, directory: str | os.PathLike[str] | None = None) 
     line = 0
     revision_frame: FrameType | None = None
     engine_name = ""
-    tb = exc.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
+    for frame, frame_line in frames(exc):
         path = os.path.abspath(frame.f_code.co_filename)
         revision_module = _is_revision_module(frame)
         if revision_module:
@@ -67,8 +92,7 @@ def locate(exc: BaseException, directory: str | os.PathLike[str] | None = None) 
             if isinstance(name, str):
                 engine_name = name
         if revision_module or (root is not None and path.startswith(root)):
-            innermost, line = frame, tb.tb_lineno
-        tb = tb.tb_next
+            innermost, line = frame, frame_line
     if innermost is None:
         return None
     path = os.path.abspath(innermost.f_code.co_filename)

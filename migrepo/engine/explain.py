@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from migrepo._origin import locate
+from migrepo._origin import innermost_file, locate
 from migrepo._text import mask_passwords
 from migrepo.errors import (
     CycleDetected,
@@ -275,12 +275,7 @@ def _revision_map_failed(exc: BaseException) -> bool:
 
     if isinstance(exc, UserWarning):
         return True
-    tb = exc.__traceback__
-    innermost = None
-    while tb is not None:
-        innermost = tb.tb_frame.f_code.co_filename
-        tb = tb.tb_next
-    return isinstance(exc, KeyError) and innermost == alembic.script.revision.__file__
+    return isinstance(exc, KeyError) and innermost_file(exc) == alembic.script.revision.__file__
 
 
 def _graph_problem(directory: Directory) -> MigrepoError | None:
