@@ -141,6 +141,13 @@ def merged(proj: Project) -> Flask:
     return proj.app()
 
 
+def at_branch_point(proj: Project) -> Flask:
+    """r2 and r3 both revise r1; the database is at r1."""
+    branched(proj)
+    proj.ok("downgrade", "r1")
+    return proj.app()
+
+
 def at_both_heads_with_a_model_change(proj: Project) -> Flask:
     """r2 and r3 are heads, the database is at both, and the models gained a table."""
     branched(proj)
@@ -363,6 +370,8 @@ CASES: list[tuple[str, Case]] = [
          ("2 heads (r2, r3)", "--head", "flask db merge heads")),
     case("downgrade-at-a-merge", merged, ("downgrade",),
          ("merge revision m1", "2 parents (r2, r3)", "flask db downgrade r2"), database=True),
+    case("upgrade-plus-one-at-a-branch-point", at_branch_point, ("upgrade", "+1"),
+         ("branch point r1", "2 children (r2, r3)", "flask db upgrade r2")),
     # Apps that lack something.
     case("upgrade-without-extension", without_extension, ("upgrade",), "Migrate(app, db)"),
     case("init-without-extension", without_extension, ("init",), "Migrate(app, db)"),

@@ -119,6 +119,9 @@ def test_a_revision_lost_before_it_was_committed_names_the_way_out(
     assert "flask db stamp --purge" in line
     assert "run `flask db sync`" not in line
     assert proj.version() == {"f1"}
+    # The way out named works.
+    proj.ok("stamp", "--purge", "r1")
+    assert proj.ok("current").stdout == "r1 (head)\n"
 
 
 def test_verify_names_the_way_out_for_a_lost_revision(proj: Project) -> None:
