@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from migrepo.engine import commands as _commands
+from migrepo.engine import views as _views
 from migrepo.errors import MigrepoError
 
 P = ParamSpec("P")
@@ -161,7 +162,9 @@ def history(
     indicate_current: bool = False,
 ) -> None:
     """List the revisions, newest first."""
-    _commands.history(directory, rev_range, verbose, indicate_current)
+    _views.history(
+        directory, rev_range=rev_range, verbose=verbose, indicate_current=indicate_current
+    )
 
 
 @_exit_on_error

@@ -124,6 +124,19 @@ def test_a_revision_lost_before_it_was_committed_names_the_way_out(
     assert proj.ok("current").stdout == "r1 (head)\n"
 
 
+def test_api_history_explains_a_database_ahead(
+    proj: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feature = proj.write_revision("f1", "r1", name="feature")
+    proj.ok("upgrade")
+    feature.unlink()
+    with proj.app().app_context(), pytest.raises(SystemExit):
+        migrepo.history(indicate_current=True)
+    captured = capsys.readouterr()
+    assert error_line(captured.err).startswith("Error: the database is at revision f1")
+    assert captured.out == ""
+
+
 def test_verify_names_the_way_out_for_a_lost_revision(proj: Project) -> None:
     lose_applied_revision(proj)
     result = proj.run("verify")
