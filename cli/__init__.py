@@ -2,7 +2,8 @@
 
 Each command parses its options, calls one function of the library and, where
 the library returns data, formats it. Errors are turned into one-line messages
-in one place, :meth:`migrepo.cli._errors.MigrepoCommand.invoke`.
+by :func:`migrepo.engine.explain.explain`, which
+:meth:`migrepo.cli._errors.MigrepoCommand.invoke` calls and prints.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def _explain(exc: BaseException, directory: Directory, command: str | None) -> M
         return exc
     cause = exc.__cause__ if isinstance(exc, CommandError) else exc
     if isinstance(cause, RevisionError):
-        found = _from_revision_error(cause, directory, command)
+        # Failing that, an unsound graph (a branch label used twice, say) is the likelier story.
+        found = _from_revision_error(cause, directory, command) or _graph_problem(directory)
         if found is not None:
             return found
     if isinstance(exc, CommandError | RevisionError):
