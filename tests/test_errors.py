@@ -250,3 +250,22 @@ def test_history_views_return_text(proj: Project, capsys: pytest.CaptureFixture[
     assert "current" in drawn[1]
     assert [row["revision"] for row in json.loads(exported[0])] == ["r2", "r1"]
     assert footer[0].startswith("Content hash: ") and footer[1].startswith("Introduced in: ")
+
+
+def test_a_bind_the_app_only_reads_is_not_a_database_ahead(tmp_path: Path) -> None:
+    """A bind may hold another project's version table: only the default database
+    and the binds migrepo migrated (they hold its ledger) count."""
+    import sqlalchemy as sa
+
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    engine = sa.create_engine(other)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(sa.text("INSERT INTO alembic_version VALUES ('zz9')"))
+    engine.dispose()
+    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}", binds={"other": other}) as proj:
+        proj.ok("init")
+        proj.ok("revision", "-m", "one", "--rev-id", "r1")
+        proj.ok("upgrade")
+        assert "zz9" not in proj.ok("verify").output
+        assert "(current)" in proj.ok("history", "-i").stdout

@@ -51,27 +51,36 @@ def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoErr
 
 
 def database_revisions() -> set[str]:
-    """The revisions every database the app migrates is at, from its version table.
+    """The revisions the databases the app migrates are at, from their version tables.
 
     Read with SQLAlchemy, without running env.py: the version table's name and
     schema are ``Migrate(...)``'s (``version_table``, ``version_table_schema``).
-    A database with no version table is at base.
+    The default database always counts. A bind counts once it holds
+    migrepo's ledger table, that is once migrepo has migrated it: a bind that
+    the app only reads may hold another project's version table. A database
+    with no version table is at base.
     """
     import sqlalchemy as sa
+    from flask import current_app
+
+    from migrepo.db.ledger import DEFAULT_TABLE
 
     current = state()
     if current.db is None:
         raise AppContextError("Migrate was set up without a database: use `Migrate(app, db)`")
     args = current.configure_args
+    schema = args.get("version_table_schema")
     table = sa.table(
-        args.get("version_table") or "alembic_version",
-        sa.column("version_num"),
-        schema=args.get("version_table_schema"),
+        args.get("version_table") or "alembic_version", sa.column("version_num"), schema=schema
     )
+    ledger = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
     found: set[str] = set()
-    for engine in current.db.engines.values():
+    for bind, engine in current.db.engines.items():
         with engine.connect() as connection:
-            if sa.inspect(connection).has_table(table.name, schema=table.schema):
+            inspector = sa.inspect(connection)
+            if bind is not None and not inspector.has_table(ledger, schema=schema):
+                continue
+            if inspector.has_table(table.name, schema=schema):
                 found.update(connection.scalars(sa.select(table.c.version_num)))
     return found
 
