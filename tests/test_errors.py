@@ -35,6 +35,22 @@ def downgrade():
 '''
 
 
+MULTIDB_REVISION = '''"""f1"""
+revision = "f1"
+down_revision = "r1"
+branch_labels = None
+depends_on = None
+
+
+def upgrade(engine_name):
+    pass
+
+
+def downgrade(engine_name):
+    pass
+'''
+
+
 def error_line(output: str) -> str:
     [line] = [line for line in output.splitlines() if "Error:" in line]
     return line
@@ -269,3 +285,27 @@ def test_a_bind_the_app_only_reads_is_not_a_database_ahead(tmp_path: Path) -> No
         proj.ok("upgrade")
         assert "zz9" not in proj.ok("verify").output
         assert "(current)" in proj.ok("history", "-i").stdout
+
+
+def test_a_bind_ahead_of_the_work_tree_is_explained(tmp_path: Path) -> None:
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}", binds={"other": other}) as proj:
+        proj.ok("init", "--multidb")
+        proj.ok("revision", "-m", "one", "--rev-id", "r1")
+        feature = proj.migrations / "versions" / "f1_feature.py"
+        feature.write_text(MULTIDB_REVISION)
+        proj.ok("upgrade")
+        feature.unlink()
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(proj.url)  # only the bind is ahead now
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = 'r1'"))
+        engine.dispose()
+        assert (proj.version(), proj.version(other)) == ({"r1"}, {"f1"})
+
+        result = proj.run("verify")
+        assert result.exit_code == 1
+        assert "the database is at revision f1" in result.output
+        line = error_line(proj.run("history", "-i").output)
+        assert "the database is at revision f1" in line
