@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from migrepo.cli import _status
 from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import (
     GroupOptions,
@@ -191,6 +192,7 @@ def merge(
 
 @db.command()
 @migration_run_options
+@_status.plan_option
 @click.argument("revision", default="head")
 def upgrade(
     directory: str | None,
@@ -199,14 +201,20 @@ def upgrade(
     x_arg: tuple[str, ...],
     lock_timeout: float | None,
     single_transaction: bool,
+    plan: bool,
     revision: str,
 ) -> None:
     """Upgrade the database to REVISION (default: head).
 
     One run at a time: a run waits while another holds the database's
     migration lock. Each revision commits on its own; a failing one leaves
-    the database at the last good revision.
+    the database at the last good revision. A database left dirty by a
+    revision that failed part-way is refused: see `flask db status` and
+    `flask db resolve`.
     """
+    if plan:
+        _status.echo_plan(pick_directory(directory), revision, "upgrade", x_args(x_arg))
+        return
     _commands.upgrade(
         pick_directory(directory),
         revision,
@@ -220,6 +228,7 @@ def upgrade(
 
 @db.command()
 @migration_run_options
+@_status.plan_option
 @click.argument("revision", default="-1")
 def downgrade(
     directory: str | None,
@@ -228,12 +237,16 @@ def downgrade(
     x_arg: tuple[str, ...],
     lock_timeout: float | None,
     single_transaction: bool,
+    plan: bool,
     revision: str,
 ) -> None:
     """Downgrade the database to REVISION (default: -1, one step back).
 
     Takes the migration lock and commits each revision on its own, as upgrade does.
     """
+    if plan:
+        _status.echo_plan(pick_directory(directory), revision, "downgrade", x_args(x_arg))
+        return
     _commands.downgrade(
         pick_directory(directory),
         revision,
@@ -467,7 +480,8 @@ def _format_log_entry(row: dict[str, Any]) -> str:
         f"Content: {row['content_hash'] or '(no file)'}",
     ]
     if row["error"]:
-        lines.append(f"Error:   {row['error']}")
+        label = "Reason:" if row["direction"] == "resolve" else "Error:"
+        lines.append(f"{label:<8} {row['error']}")
     return "\n".join(lines)
 
 
@@ -510,6 +524,12 @@ def sync(
         origin = f" (content {found.content_hash[:12]}, from {found.source})" if found else ""
         click.echo(f"{verb} downgrade {revision}{origin}")
     click.echo(f"{verb} upgrade to {', '.join(plan.heads) or '<base>'}")
+
+
+# --- deploy-time state: status, resolve (cli/_status.py; --plan is on upgrade/downgrade) ---
+
+db.add_command(_status.status)
+db.add_command(_status.resolve)
 
 
 # --- git audit ---------------------------------------------------------------

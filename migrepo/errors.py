@@ -10,7 +10,8 @@ into a single line written for the user (see ``migrepo.cli``)::
     ├── RepositoryError          the migrations directory is missing or unusable
     │   └── DatabaseAhead        the database is at a revision the work tree lacks
     ├── DatabaseError            the database could not be reached or refused a step
-    │   └── LockTimeout          another migration run held the lock for too long
+    │   ├── LockTimeout          another migration run held the lock for too long
+    │   └── DirtyDatabase        a revision failed part-way: resolve it first
     ├── GitError                 git failed while reading the work tree or its history
     └── GraphError               the revision graph is unsound
         ├── UnknownRevision      a revision or label that is not in the graph
@@ -81,6 +82,21 @@ class LockTimeout(DatabaseError):
         super().__init__(
             f"another migration run still holds the lock ({lock}){waited}; "
             "try again later, or raise --lock-timeout (MIGREPO_LOCK_TIMEOUT)"
+        )
+
+
+class DirtyDatabase(DatabaseError):
+    """A revision failed part-way on a database without transactional DDL.
+
+    Raised by ``upgrade`` until ``flask db resolve`` records how it was repaired.
+    """
+
+    def __init__(self, revisions: Iterable[str]) -> None:
+        self.revisions = tuple(sorted(set(revisions)))
+        super().__init__(
+            f"the database is dirty: revision {', '.join(self.revisions)} failed part-way; "
+            "see `flask db status`, repair the database by hand, then record it with "
+            "`flask db resolve REV --applied` or `--rolled-back`"
         )
 
 

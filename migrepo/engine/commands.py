@@ -443,6 +443,10 @@ def upgrade(
     with migration_run(
         directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
     ), ledger(directory, "upgrade"), indexed():
+        if not sql:
+            from migrepo.engine.status import refuse_if_dirty
+
+            refuse_if_dirty()
         command.upgrade(config, revision, sql=sql, tag=tag)
 
 

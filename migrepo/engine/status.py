@@ -1,0 +1,541 @@
+"""Deploy-time state: ``flask db status``, ``upgrade --plan`` and ``flask db resolve``.
+
+:func:`status` composes what migrepo knows about each revision: the graph
+(order, heads, branch points), the version table (applied or pending), the
+ledger (when, by whom, from which commit; failed and dirty steps) and the
+file's blob hash (changed since it was applied). It returns data; ``flask db
+status`` formats it.
+
+A revision is *dirty* when the newest ledger row for it, in the database
+that row belongs to, is a failed step and that database cannot roll DDL back
+(Alembic's ``transactional_ddl`` for its dialect is false: SQLite, MySQL,
+MariaDB, Oracle): the statements before the error may have stayed. On
+PostgreSQL a failed step rolled back whole, so the revision is only *failed*
+(still pending). A later row for the revision (a success, a stamp, or a
+``resolve`` row written by :func:`resolve`) clears it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from migrepo.errors import DirtyDatabase, MigrepoError, UsageError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+Directory = str | os.PathLike[str] | None
+XArgs = str | Sequence[str] | None
+
+log = logging.getLogger("migrepo")
+
+# ``flask db status --check`` exit codes (1 and 2 are click's: an error, bad usage).
+# When several apply, dirty wins, then ahead, then several heads, then pending.
+EXIT_AT_HEAD = 0
+EXIT_PENDING = 3
+EXIT_AHEAD = 4
+EXIT_HEADS = 5
+EXIT_DIRTY = 6
+
+# The ledger row :func:`resolve` writes: its direction, and its outcome for each way.
+RESOLVE = "resolve"
+RESOLVED_APPLIED = "applied"
+RESOLVED_ROLLED_BACK = "reverted"  # the ledger's outcome column holds 8 characters
+
+
+@dataclass(frozen=True)
+class RevisionStatus:
+    """One revision's state.
+
+    ``state`` is one of ``applied``, ``pending``, ``failed`` (its last step
+    failed and rolled back: still pending), ``dirty`` (its last step failed
+    part-way, see the module docstring) or ``unknown`` (the database is at it
+    but this work tree has no file for it). The ``applied_*`` fields come from
+    the ledger row that last applied it; ``changed`` is None when unknown.
+    """
+
+    revision: str
+    state: str
+    parents: tuple[str, ...] = ()
+    message: str = ""
+    path: str | None = None
+    is_head: bool = False
+    is_branch_point: bool = False
+    is_merge_point: bool = False
+    file_hash: str | None = None
+    applied_hash: str | None = None
+    changed: bool | None = None
+    applied_at: datetime | None = None
+    applied_by: str | None = None
+    git_commit: str | None = None
+    database: str | None = None
+    # The newest ledger row's step and outcome ("upgrade failed"), and its error line.
+    last_step: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """Every revision, oldest first in graph order, and what they add up to."""
+
+    revisions: tuple[RevisionStatus, ...]
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    ledger_error: str | None = None
+
+    def having(self, state: str) -> list[str]:
+        return [rev.revision for rev in self.revisions if rev.state == state]
+
+    @property
+    def pending(self) -> list[str]:
+        return [rev.revision for rev in self.revisions if rev.state in ("pending", "failed")]
+
+    @property
+    def exit_code(self) -> int:
+        """What ``status --check`` exits with (the ``EXIT_*`` constants)."""
+        if self.having("dirty"):
+            return EXIT_DIRTY
+        if self.having("unknown"):
+            return EXIT_AHEAD
+        if len(self.heads) > 1:
+            return EXIT_HEADS
+        if self.pending:
+            return EXIT_PENDING
+        return EXIT_AT_HEAD
+
+    @property
+    def summary(self) -> str:
+        code = self.exit_code
+        if code == EXIT_DIRTY:
+            dirty = ", ".join(self.having("dirty"))
+            return (
+                f"dirty: {dirty} failed part-way; repair the database by hand, then run "
+                "`flask db resolve REV --applied` or `--rolled-back`"
+            )
+        if code == EXIT_AHEAD:
+            return (
+                f"ahead of this tree: the database is at {', '.join(self.having('unknown'))}, "
+                "which this work tree has no file for"
+            )
+        if code == EXIT_HEADS:
+            return f"{len(self.heads)} heads ({', '.join(self.heads)}): merge or rebase them"
+        if code == EXIT_PENDING:
+            return f"{len(self.pending)} pending"
+        return "at head" if self.revisions else "no revisions"
+
+    def as_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "summary": self.summary,
+            "exit_code": self.exit_code,
+            "current": list(self.current),
+            "heads": list(self.heads),
+            "ledger_error": self.ledger_error,
+            "revisions": [asdict(rev) for rev in self.revisions],
+        }
+
+
+def status(directory: Directory = None, x_arg: XArgs = None) -> Status:
+    """The state of every revision of the migrations directory in the app's databases."""
+    from migrepo import graph as g
+    from migrepo.engine.commands import get_config, ledger_entries
+    from migrepo.engine.repository import database_revisions
+    from migrepo.store.reader import read_revision_files
+
+    files = read_revision_files(get_config(directory, x_arg=x_arg))
+    for found in files:
+        if found.error is not None:
+            raise found.error
+    G = g.build_graph(found.record for found in files if found.record is not None)
+    blobs = {f.record.revision: f.blob for f in files if f.record is not None}
+    current = database_revisions()
+    ledger_error = None
+    try:
+        rows = ledger_entries(directory)
+    except Exception as exc:  # best effort: the version table alone still tells a lot
+        from migrepo._text import mask_passwords
+
+        rows = []
+        ledger_error = mask_passwords(str(exc).strip().splitlines()[0])
+        log.warning("could not read the ledger: %s", ledger_error)
+    known = current & set(G)
+    applied = set(known)
+    for rev in known:
+        applied.update(g.ancestors(G, rev))
+    latest = _latest_rows(rows)
+    last_applied = _last_applied(rows)
+    transactional = _transactional_ddl()
+    revisions = []
+    for rev in reversed(g.newest_first(G)):
+        info = g.node(G, rev)
+        revisions.append(
+            _revision_status(
+                rev,
+                _state(rev in applied, latest.get(rev), transactional),
+                latest.get(rev),
+                last_applied.get(rev) if rev in applied else None,
+                parents=info.parents,
+                message=info.record.message,
+                path=info.record.path,
+                is_head=info.is_head,
+                is_branch_point=info.is_branch_point,
+                is_merge_point=info.is_merge_point,
+                file_hash=blobs.get(rev),
+            )
+        )
+    for rev in sorted(current - set(G)):
+        row = latest.get(rev)
+        state = "dirty" if _is_dirty(row, transactional) else "unknown"
+        revisions.append(_revision_status(rev, state, row, last_applied.get(rev)))
+    # Dirty revisions with no file and no version row (a failed first step of a
+    # revision since deleted) are still dirty.
+    listed = {rev.revision for rev in revisions}
+    for rev, row in sorted(latest.items()):
+        if rev not in listed and _is_dirty(row, transactional):
+            revisions.append(_revision_status(rev, "dirty", row, None))
+    return Status(tuple(revisions), tuple(sorted(current)), tuple(g.heads(G)), ledger_error)
+
+
+def _state(applied: bool, latest: dict[str, Any] | None, transactional: dict[str, bool]) -> str:
+    if _is_dirty(latest, transactional):
+        return "dirty"
+    if applied:
+        return "applied"
+    if latest is not None and latest["outcome"] == "failed":
+        return "failed"
+    return "pending"
+
+
+def _is_dirty(row: dict[str, Any] | None, transactional: dict[str, bool]) -> bool:
+    if row is None or row["outcome"] != "failed":
+        return False
+    return not transactional.get(row.get("database") or "", False)
+
+
+def _revision_status(
+    rev: str,
+    state: str,
+    latest: dict[str, Any] | None,
+    applied_row: dict[str, Any] | None,
+    *,
+    file_hash: str | None = None,
+    **facts: Any,
+) -> RevisionStatus:
+    applied_hash = applied_row["content_hash"] if applied_row else None
+    changed = None
+    if applied_hash is not None and file_hash is not None:
+        changed = applied_hash != file_hash
+    last_step = None
+    if latest is not None:
+        last_step = f"{latest['direction']} {latest['outcome']}"
+    return RevisionStatus(
+        rev,
+        state,
+        file_hash=file_hash,
+        applied_hash=applied_hash,
+        changed=changed,
+        applied_at=applied_row["started_at"] if applied_row else None,
+        applied_by=applied_row["applied_by"] if applied_row else None,
+        git_commit=applied_row["git_commit"] if applied_row else None,
+        database=(latest or applied_row or {}).get("database"),
+        last_step=last_step,
+        error=latest["error"] if latest is not None and latest["outcome"] == "failed" else None,
+        **facts,
+    )
+
+
+def _latest_rows(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """revision -> its newest row; one database's newest failure wins over another's success."""
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:  # newest first
+        newest.setdefault((row["revision"], row.get("database") or ""), row)
+    found: dict[str, dict[str, Any]] = {}
+    for (revision, _), row in newest.items():
+        if revision not in found or row["outcome"] == "failed":
+            found[revision] = row
+    return found
+
+
+def _applies(row: dict[str, Any]) -> bool:
+    if row["direction"] == RESOLVE:
+        return bool(row["outcome"] == RESOLVED_APPLIED)
+    return row["direction"] in ("upgrade", "stamp") and row["outcome"] == "ok"
+
+
+def _last_applied(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if _applies(row):
+            found.setdefault(row["revision"], row)
+    return found
+
+
+def _transactional_ddl() -> dict[str, bool]:
+    """Bind name ('' for the default) -> whether a failed step rolls its DDL back."""
+    from migrepo.engine.commands import state
+
+    db = state().db
+    engines = getattr(db, "engines", None) or {}
+    return {bind or "": _rolls_back_ddl(engine) for bind, engine in engines.items()}
+
+
+def _rolls_back_ddl(engine: sa.Engine) -> bool:
+    import alembic.ddl  # noqa: F401 - registers every dialect's implementation
+    from alembic.ddl.impl import DefaultImpl
+
+    try:
+        return bool(DefaultImpl.get_by_dialect(engine.dialect).transactional_ddl)
+    except KeyError:  # a dialect Alembic has no implementation for: assume the worst
+        return False
+
+
+# --- the refusal in upgrade --------------------------------------------------------
+
+
+def dirty_revisions() -> list[tuple[str, str]]:
+    """``(database, revision)`` pairs that are dirty, read with one query per database.
+
+    Databases with transactional DDL are never dirty and are not read.
+    """
+    import sqlalchemy as sa
+    from flask import current_app
+
+    from migrepo.db.ledger import DEFAULT_TABLE, ledger_table
+    from migrepo.engine.commands import state
+
+    current = state()
+    engines = getattr(current.db, "engines", None) or {}
+    name = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
+    schema = current.configure_args.get("version_table_schema")
+    table = ledger_table(name, schema)
+    found: list[tuple[str, str]] = []
+    for bind, engine in engines.items():
+        if _rolls_back_ddl(engine):
+            continue
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(name, schema=schema):
+                continue
+            newest = (
+                sa.select(sa.func.max(table.c.id))
+                .group_by(table.c.revision)
+                .scalar_subquery()
+            )
+            query = sa.select(table.c.revision).where(
+                table.c.outcome == "failed", table.c.id.in_(newest)
+            )
+            found.extend((bind or "", rev) for rev in connection.scalars(query))
+    return sorted(found)
+
+
+def refuse_if_dirty() -> None:
+    """Raise :class:`~migrepo.errors.DirtyDatabase` when a revision is dirty (see the module).
+
+    Best effort: when the ledger cannot be read, say so once and let upgrade go on.
+    """
+    try:
+        dirty = dirty_revisions()
+    except Exception as exc:
+        from migrepo._text import mask_passwords
+
+        reason = mask_passwords(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        log.warning("could not check the ledger for a half-applied revision: %s", reason)
+        return
+    if dirty:
+        raise DirtyDatabase([rev for _, rev in dirty])
+
+
+# --- upgrade --plan ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One step ``upgrade`` or ``downgrade`` would run, in order."""
+
+    direction: str
+    revision: str
+    down_revisions: tuple[str, ...]
+    message: str
+    path: str | None
+    file_hash: str | None
+    database: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    direction: str
+    target: str
+    current: tuple[str, ...]
+    steps: tuple[PlanStep, ...] = field(default=())
+
+
+def plan(
+    directory: Directory = None,
+    revision: str = "head",
+    direction: str = "upgrade",
+    x_arg: XArgs = None,
+) -> Plan:
+    """The steps ``upgrade`` (or ``downgrade``) to ``revision`` would run, changing nothing.
+
+    env.py runs as for any command, with a function that reads the database's
+    current revisions and lists Alembic's own steps from them, the way
+    Alembic's ``upgrade`` computes them; it runs none, takes no lock and
+    writes no ledger row.
+    """
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import to_tuple
+
+    from migrepo.engine.checks import check_target
+    from migrepo.engine.commands import get_config
+    from migrepo.store.reader import blob_hash
+
+    check_target(revision)
+    config = get_config(directory, x_arg=x_arg)
+    script = ScriptDirectory.from_config(config)
+    steps: list[PlanStep] = []
+    seen_current: list[str] = []
+
+    def record(rev: Any, context: Any) -> list[Any]:
+        token = context.opts.get("upgrade_token", "upgrades")
+        database = token[: -len("_upgrades")] if token.endswith("_upgrades") else ""
+        seen_current.extend(rev)
+        if direction == "upgrade":
+            scripts = reversed(list(script.iterate_revisions(revision, rev, implicit_base=True)))
+        else:
+            scripts = iter(script.iterate_revisions(rev, revision, select_for_downgrade=True))
+        for found in scripts:
+            path = getattr(found, "path", None)
+            steps.append(
+                PlanStep(
+                    direction,
+                    found.revision,
+                    to_tuple(found.down_revision, default=()),
+                    found.doc or "",
+                    path,
+                    _hash_of(path, blob_hash),
+                    database,
+                )
+            )
+        return []
+
+    with EnvironmentContext(config, script, fn=record, dont_mutate=True):
+        script.run_env()
+    return Plan(direction, revision, tuple(dict.fromkeys(seen_current)), tuple(steps))
+
+
+def _hash_of(path: str | None, blob_hash: Any) -> str | None:
+    if not path:
+        return None
+    try:
+        return str(blob_hash(Path(path).read_bytes()))
+    except OSError:
+        return None
+
+
+# --- resolve -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    revision: str
+    applied: bool
+    database: str
+    parents: tuple[str, ...]
+    stamped_to: tuple[str, ...] | None  # None when the version table was already right
+
+
+def resolve(
+    directory: Directory = None,
+    revision: str = "",
+    *,
+    applied: bool,
+    message: str,
+    x_arg: XArgs = None,
+    lock_timeout: float | None = None,
+) -> Resolution:
+    """Record how a dirty revision was repaired by hand.
+
+    ``applied`` stamps ``revision`` (the version table says it is applied);
+    otherwise the version is left at (or stamped back to) its parents. Either
+    way a ledger row ``resolve`` with outcome ``applied`` or ``reverted``
+    records who resolved it, and ``message``, why. Refuses, changing nothing,
+    when the revision is not dirty.
+    """
+    from migrepo.engine import commands as _commands
+
+    reason = (message or "").strip()
+    if not reason:
+        raise UsageError("give the reason with -m/--message: it goes into the ledger")
+    if "\n" in reason:
+        reason = " ".join(reason.split())
+    current = status(directory, x_arg)
+    dirty = {rev.revision: rev for rev in current.revisions if rev.state == "dirty"}
+    found = dirty.get(revision)
+    if found is None:
+        known = next((rev for rev in current.revisions if rev.revision == revision), None)
+        what = f"its state is {known.state}" if known else "it is not in this tree or the ledger"
+        hint = f"dirty: {', '.join(dirty)}" if dirty else "no revision is dirty"
+        raise MigrepoError(
+            f"revision {revision} is not dirty ({what}); nothing to resolve ({hint}, "
+            "see `flask db status`)"
+        )
+    at = set(current.current)
+    target: tuple[str, ...] | None = None
+    if applied and revision not in at:
+        target = (revision,)
+    elif not applied and revision in at:
+        target = found.parents or ("base",)
+    if target is not None:
+        _commands.stamp(
+            directory,
+            list(target) if len(target) > 1 else target[0],
+            x_arg=x_arg,
+            lock_timeout=lock_timeout,
+        )
+    _write_resolve_row(directory, found, applied=applied, reason=reason)
+    return Resolution(revision, applied, found.database or "", found.parents, target)
+
+
+def _write_resolve_row(
+    directory: Directory, found: RevisionStatus, *, applied: bool, reason: str
+) -> None:
+    from datetime import UTC
+
+    from flask import current_app
+
+    from migrepo._version import __version__
+    from migrepo.db.ledger import DEFAULT_TABLE, applied_by, git_head, ledger_table
+    from migrepo.engine.commands import resolve_directory, state
+
+    current = state()
+    engine = current.db.engines.get(found.database or None)
+    name = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
+    table = ledger_table(name, current.configure_args.get("version_table_schema"))
+    try:
+        commit, dirty = git_head(resolve_directory(directory))
+    except Exception as exc:  # best effort: the row matters, not its commit
+        log.warning("git: cannot read HEAD for the ledger row: %s", exc)
+        commit, dirty = None, None
+    row = {
+        "revision": found.revision,
+        "direction": RESOLVE,
+        "content_hash": found.file_hash,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "applied_by": applied_by(),
+        "started_at": datetime.now(UTC),
+        "duration_ms": 0,
+        "outcome": RESOLVED_APPLIED if applied else RESOLVED_ROLLED_BACK,
+        "error": reason[:2000],
+        "migrepo_version": __version__,
+    }
+    with engine.begin() as connection:
+        table.create(connection, checkfirst=True)
+        connection.execute(table.insert().values(**row))
