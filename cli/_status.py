@@ -18,28 +18,8 @@ from migrepo.cli._options import directory_option, lock_timeout_option, pick_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-STATUS_HELP = """Show every revision and its state in this database, oldest first.
 
-Each line gives the state (applied, pending, failed: rolled back and still
-pending, dirty: failed part-way on a database without transactional DDL,
-unknown: applied but not in this tree), the revision with its marks (head,
-branch point, merge), when, by whom and from which commit it was applied,
-and whether the file changed since (changed). A summary line ends the table.
-
-\b
-With --check, the exit status tells the state, for deploy scripts and
-readiness probes:
-  0  at head: nothing to do
-  3  pending: revisions to apply
-  4  ahead: the database is at a revision this tree has no file for
-  5  several heads in the tree: merge or rebase them
-  6  dirty: a revision failed part-way; repair it, then `flask db resolve`
-When several apply, the highest in this order wins: 6, 4, 5, 3.
-1 is an error (the command could not tell), 2 bad usage.
-"""
-
-
-@click.command("status", cls=MigrepoCommand, help=STATUS_HELP)
+@click.command("status", cls=MigrepoCommand)
 @with_appcontext
 @directory_option
 @click.option(
@@ -56,6 +36,25 @@ When several apply, the highest in this order wins: 6, 4, 5, 3.
     help="Output format.",
 )
 def status(directory: str | None, check: bool, output_format: str) -> None:
+    """Show every revision and its state in this database, oldest first.
+
+    Each line gives the state (applied, pending, failed: rolled back and still
+    pending, dirty: failed part-way on a database without transactional DDL,
+    unknown: applied but not in this tree), the revision with its marks (head,
+    branch point, merge), when, by whom and from which commit it was applied,
+    and whether the file changed since (changed). A summary line ends the table.
+
+    \b
+    With --check, the exit status tells the state, for deploy scripts and
+    readiness probes:
+      0  at head: nothing to do
+      3  pending: revisions to apply
+      4  ahead: the database is at a revision this tree has no file for
+      5  several heads in the tree: merge or rebase them
+      6  dirty: a revision failed part-way; repair it, then `flask db resolve`
+    When several apply, the first in this order wins: 6, 4, 5, 3.
+    1 is an error (the command could not tell), 2 bad usage.
+    """
     from migrepo.engine import status as _status
 
     found = _status.status(pick_directory(directory), x_args())
