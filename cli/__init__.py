@@ -431,7 +431,11 @@ def verify(directory: str | None, strict: bool) -> None:
     default=None,
     help="Show at most this many entries.",
 )
-@click.option("--revision", default=None, help="Only entries for this revision id.")
+@click.option(
+    "--revision",
+    default=None,
+    help="Only entries for this revision id, or a unique prefix of one.",
+)
 @click.option(
     "--format",
     "output_format",
@@ -449,11 +453,14 @@ def log(
     outcome, then when, by whom, from which git commit, and the content
     hash of the revision file that ran.
     """
-    rows = _commands.ledger_entries(pick_directory(directory), limit, revision)
+    rows = _repository.ledger_log(pick_directory(directory), limit, revision)
     if output_format == "json":
         import json
 
         click.echo(json.dumps(rows, default=_json_default, indent=2))
+        return
+    if not rows and revision is not None:
+        click.echo(f"No ledger rows for revision {revision}.")
         return
     if not rows:
         click.echo("The ledger is empty: nothing has been applied through migrepo yet.")

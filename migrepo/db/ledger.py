@@ -323,10 +323,13 @@ def read_rows(
     *,
     limit: int | None,
     revision: str | None,
+    prefix: bool = False,
 ) -> list[dict[str, Any]]:
     """Ledger rows, newest first; an empty list when the table does not exist.
 
-    ``engine`` may use an async driver (see :func:`migrepo.db.io.run_on`).
+    ``revision`` keeps the rows of that revision id, or with ``prefix`` of
+    every id that starts with it. ``engine`` may use an async driver (see
+    :func:`migrepo.db.io.run_on`).
     """
     table = ledger_table(table_name, schema)
 
@@ -334,7 +337,9 @@ def read_rows(
         if not sa.inspect(connection).has_table(table_name, schema=schema):
             return []
         query = sa.select(table).order_by(table.c.id.desc())
-        if revision is not None:
+        if revision is not None and prefix:
+            query = query.where(table.c.revision.startswith(revision, autoescape=True))
+        elif revision is not None:
             query = query.where(table.c.revision == revision)
         if limit is not None:
             query = query.limit(limit)

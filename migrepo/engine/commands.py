@@ -648,11 +648,14 @@ def ledger_entries(
     directory: str | os.PathLike[str] | None = None,
     limit: int | None = None,
     revision: str | None = None,
+    *,
+    prefix: bool = False,
 ) -> list[dict[str, Any]]:
     """Ledger rows of every database the app migrates, newest first.
 
     Each row holds the ledger's columns plus ``database``: the
-    Flask-SQLAlchemy bind key, '' for the default database.
+    Flask-SQLAlchemy bind key, '' for the default database. With ``prefix``,
+    ``revision`` keeps the rows of every id that starts with it.
     """
     from migrepo.db.ledger import DEFAULT_TABLE, read_rows
 
@@ -663,7 +666,9 @@ def ledger_entries(
     schema = current.configure_args.get("version_table_schema")
     rows: list[dict[str, Any]] = []
     for bind, engine in current.db.engines.items():
-        for row in read_rows(engine, table, schema, limit=limit, revision=revision):
+        for row in read_rows(
+            engine, table, schema, limit=limit, revision=revision, prefix=prefix
+        ):
             row["database"] = bind or ""
             rows.append(row)
     rows.sort(key=lambda row: (_naive(row["started_at"]), row["id"]), reverse=True)

@@ -202,6 +202,26 @@ def _match_revision(known: Sequence[str], argument: str) -> str:
     return matches[0]
 
 
+def ledger_log(
+    directory: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    revision: str | None = None,
+) -> list[dict[str, Any]]:
+    """What ``flask db log`` shows: ledger rows, newest first, at most ``limit``.
+
+    ``revision`` is a revision id or, as for :func:`blame`, a unique prefix of
+    one among the ids the ledger holds (the file may be gone). A prefix
+    that matches nothing gives no rows.
+    """
+    if revision is None:
+        return ledger_entries(directory, limit)
+    rows = ledger_entries(directory, revision=revision, prefix=True)
+    ids = {row["revision"] for row in rows}
+    if ids:
+        rows = [row for row in rows if row["revision"] == _match_revision(sorted(ids), revision)]
+    return rows[:limit] if limit is not None else rows
+
+
 def shown_revisions(
     directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
 ) -> list[str]:
