@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC
@@ -262,7 +263,7 @@ def revision(
     config = get_config(directory, x_arg=x_arg, opts=["autogenerate"] if autogenerate else None)
     check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
-    with ledger(directory, None), indexed():
+    with _failed_hook_keeps_file(directory, config), ledger(directory, None), indexed():
         scripts = command.revision(
             config,
             message,
@@ -294,7 +295,7 @@ def merge(
     config = get_config(directory)
     check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
-    with indexed():
+    with _failed_hook_keeps_file(directory, config), indexed():
         script = command.merge(
             config, revisions, message=message, branch_label=branch_label, rev_id=rev_id
         )
@@ -332,6 +333,44 @@ def _record_heads(directory: str | os.PathLike[str] | None, config: Config) -> N
             HEADS_FILE,
             mask_passwords(str(exc)),
         )
+
+
+@contextmanager
+def _failed_hook_keeps_file(
+    directory: str | os.PathLike[str] | None, config: Config
+) -> Iterator[None]:
+    """A post-write hook (alembic.ini's ``[post_write_hooks]``) runs once the file is
+    written. When it fails, the file is kept and recorded in HEADS, and the
+    error says so, so that the directory stays consistent (``verify`` passes)."""
+    from alembic.script import write_hooks
+
+    from migrepo.store.reader import list_revision_files
+
+    before = set(list_revision_files(config))
+    try:
+        yield
+    except Exception as exc:  # a hook may raise anything (a missing executable: OSError)
+        frames = traceback.extract_tb(exc.__traceback__)
+        if not any(frame.filename == write_hooks.__file__ for frame in frames):
+            raise
+        written = [path for path in list_revision_files(config) if path not in before]
+        if not written:
+            raise
+        _record_heads(directory, config)
+        raise RepositoryError(
+            f"{', '.join(map(str, written))} was written and recorded in HEADS, but a "
+            f"post-write hook failed: {_first_line(exc)}; fix the hook in alembic.ini's "
+            "[post_write_hooks] and run it on the file yourself, or delete the file and "
+            "run `flask db heads --write`"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    from alembic.util import CommandError
+
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text if isinstance(exc, CommandError) and text else f"{type(exc).__name__}: {text}"
 
 
 def edit(directory: str | os.PathLike[str] | None = None, revision: str = "current") -> None:
