@@ -166,7 +166,7 @@ def edit(directory: str | None, revision: str) -> None:
 @click.option("-m", "--message", default=None, help="Merge revision message.")
 @click.option("--branch-label", default=None, help="Branch label for the merge revision.")
 @click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
-@click.argument("revisions", nargs=-1)
+@click.argument("revisions", nargs=-1, required=True)
 def merge(
     directory: str | None,
     message: str | None,
@@ -174,8 +174,9 @@ def merge(
     rev_id: str | None,
     revisions: tuple[str, ...],
 ) -> None:
-    """Create a revision that merges REVISIONS.
+    """Create a revision that merges REVISIONS (required).
 
+    REVISIONS are the revision ids to join, two or more, or `heads`:
     `flask db merge heads` merges every head; with a single head it writes nothing.
     """
     directory = pick_directory(directory)

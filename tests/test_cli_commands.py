@@ -357,6 +357,17 @@ def test_merge_two_heads(branched: Project) -> None:
     assert messages(branched.ok("heads").output) == ["m1 (joined) (head)"]
 
 
+def test_merge_requires_revisions(branched: Project) -> None:
+    before = branched.revision_files()
+    result = branched.run("merge", "-m", "join")
+    assert result.exit_code == 2
+    assert "Missing argument 'REVISIONS...'" in result.output
+    assert branched.revision_files() == before
+    help_text = branched.ok("merge", "--help").output
+    assert "merge [OPTIONS] REVISIONS..." in help_text
+    assert "merges REVISIONS (required)" in help_text
+
+
 def test_merge_heads_keyword(branched: Project) -> None:
     branched.ok("merge", "heads", "--rev-id", "m1")
     text = rev_file(branched, "m1").read_text()

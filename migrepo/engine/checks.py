@@ -108,3 +108,13 @@ def check_rev_range(rev_range: str | None) -> None:
     """Alembic splits a range on ':' and fails with a traceback on more than one."""
     if rev_range is not None and rev_range.count(":") != 1:
         raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
+
+
+def check_merge_revisions(revisions: str | Sequence[str] | None) -> None:
+    """A merge needs the revisions it joins; without them Alembic writes a second base."""
+    names = [revisions] if isinstance(revisions, str) else list(revisions or ())
+    if not any(name.strip() for name in names):
+        raise UsageError(
+            "merge needs the revisions to join: give two or more revision ids, "
+            "or `heads` to join every head"
+        )

@@ -22,6 +22,7 @@ from flask import current_app
 
 from migrepo.engine.checks import (
     check_editor,
+    check_merge_revisions,
     check_rev_id,
     check_rev_id_is_new,
     check_rev_range,
@@ -293,6 +294,7 @@ def merge(
 
     check_rev_id(rev_id)
     config = get_config(directory)
+    check_merge_revisions(revisions)
     check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
     with _failed_hook_keeps_file(directory, config), indexed():
