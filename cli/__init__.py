@@ -77,7 +77,9 @@ def list_templates() -> None:
     "--template",
     default=None,
     metavar="NAME|PATH",
-    help='Template name (see list-templates) or path to a template directory (default "flask").',
+    help="Template name (see list-templates), else a template folder in the working "
+    "directory, or the path to one (default 'flask'; with --multidb, the multi-database "
+    "version of flask or aioflask).",
 )
 @click.option(
     "--package",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -190,6 +193,42 @@ def test_init_from_a_missing_template_directory(proj: Project, tmp_path: Path) -
     assert result.exit_code != 0
     assert len(error_lines(result.output)) == 1
     assert not proj.migrations.exists()
+
+
+@pytest.mark.parametrize("template", ["aioflask", "flask"])
+def test_init_multidb_picks_the_multidb_version_of_a_template(
+    proj: Project, template: str
+) -> None:
+    proj.ok("init", "--multidb", "-t", template)
+    expected = TEMPLATES / f"{template}-multidb" / "env.py"
+    assert (proj.migrations / "env.py").read_text() == expected.read_text()
+
+
+def test_init_with_an_unknown_template_name(proj: Project) -> None:
+    result = proj.run("init", "-t", "nosuch")
+    assert result.exit_code == 2
+    assert "no template named 'nosuch', and no folder of that name in the working directory: " \
+        "run `flask db list-templates`" in result.output
+    assert not proj.migrations.exists()
+
+
+def test_init_finds_a_template_folder_in_the_working_directory(
+    tmp_path: Path, sqlite_url: str, flask_app_file: Callable[..., Path]
+) -> None:
+    app_file = flask_app_file(sqlite_url)
+    template = tmp_path / "mytpl"
+    template.mkdir()
+    (template / "README").write_text("My own template.\n")
+    (template / "env.py").write_text("# custom env.py\n")
+    (template / "script.py.mako").write_text("# custom script ${up_revision}\n")
+    (template / "alembic.ini.mako").write_text("# custom ini\n[alembic]\n")
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", str(app_file), "db", "init", "-t", "mytpl"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    assert (tmp_path / "migrations" / "env.py").read_text() == "# custom env.py\n"
 
 
 @pytest.mark.parametrize("package", [False, True])

@@ -212,13 +212,12 @@ def init(
         )
     _check_parents_are_directories(path)
     template_directory = None
-    if template is not None and ("/" in template or "\\" in template):
-        template_directory, template = os.path.split(template.rstrip("/\\"))
-        folder = os.path.join(template_directory, template)
-        if not os.path.isdir(folder):
-            raise UsageError(f"no template directory at {folder!r}")
+    if template is not None:
+        template_directory, template = _find_template(template)
     if template is None:
         template = "flask-multidb" if multidb else "flask"
+    elif multidb and template_directory is None and template in ("flask", "aioflask"):
+        template += "-multidb"  # the multi-database version of a packaged template
     config = Config(template_directory=template_directory)
     config.set_main_option("script_location", path.replace("%", "%%"))
     config.config_file_name = os.path.join(path, "alembic.ini")
@@ -228,6 +227,30 @@ def init(
 
     _integrity.write(path, [])
     return path
+
+
+def _find_template(template: str) -> tuple[str | None, str]:
+    """The folder holding ``template`` (None: migrepo's own) and the template's name.
+
+    A name is a packaged template's or, when no packaged template has that
+    name, a folder in the working directory; a path (with a slash) is a folder.
+    """
+    from migrepo._config import TEMPLATES
+
+    is_path = "/" in template or "\\" in template
+    if not is_path and template and (TEMPLATES / template).is_dir():
+        return None, template
+    folder = template.rstrip("/\\") or template
+    if os.path.isdir(folder):
+        parent, name = os.path.split(os.path.abspath(folder))
+        return parent, name
+    if is_path:
+        raise UsageError(f"no template directory at {folder!r}")
+    raise UsageError(
+        f"no template named {template!r}, and no folder of that name in the working "
+        "directory: run `flask db list-templates` to see the templates, or give the path "
+        "to a template directory"
+    )
 
 
 def _check_parents_are_directories(path: str) -> None:
