@@ -349,7 +349,7 @@ def test_version_path_not_in_version_locations(ready: Project) -> None:
     other = ready.root / "unlisted"
     other.mkdir()
     result = ready.run("revision", "--version-path", str(other), "--rev-id", "v1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad option value, as for --rev-id
     assert len(error_lines(result.output)) == 1
     assert list(other.iterdir()) == []
 

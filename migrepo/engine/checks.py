@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from migrepo.errors import UsageError
+from migrepo.errors import RepositoryError, UsageError
 
 if TYPE_CHECKING:
     from migrepo._config import Config
@@ -118,3 +118,59 @@ def check_merge_revisions(revisions: str | Sequence[str] | None) -> None:
             "merge needs the revisions to join: give two or more revision ids, "
             "or `heads` to join every head"
         )
+
+
+def check_version_locations(config: Config) -> None:
+    """A ``version_locations`` that Alembic would misread, silently, as one missing directory.
+
+    Alembic splits the setting on alembic.ini's ``path_separator`` (``os``
+    in migrepo's templates: ':' on POSIX, ';' on Windows); a value written
+    with spaces is then one directory that does not exist, and every command
+    sees an empty graph.
+    """
+    ini = config.config_file_name or "alembic.ini"
+    try:
+        locations = config.get_version_locations_list() or []
+    except ValueError as exc:  # an unknown path_separator
+        raise RepositoryError(f"{ini}: {exc}") from None
+    separator = config.get_main_option("path_separator") or config.get_main_option(
+        "version_path_separator"
+    )
+    for location in locations:
+        if separator in (None, "space") or not re.search(r"[\s,]", location):
+            continue
+        from migrepo.store.reader import resolve_locations
+
+        if resolve_locations([location], ".")[0].exists():
+            continue
+        splits_on = {"os": os.pathsep, "newline": "a new line"}.get(separator, separator)
+        raise RepositoryError(
+            f"version_locations in {ini} names {location!r}, which does not exist: "
+            f"the path_separator = {separator} setting splits it on {splits_on!r}; "
+            f"separate the directories with {splits_on!r}"
+        )
+
+
+def check_version_path(config: Config, version_path: str | None) -> None:
+    """``--version-path`` must be one of the version locations, as Alembic requires."""
+    from pathlib import Path
+
+    from migrepo.store.reader import version_locations
+
+    if version_path is None:
+        return
+    known = version_locations(config)
+    if Path(version_path).absolute() in known:
+        return
+    listed = ", ".join(map(_shown, known))
+    raise UsageError(
+        f"invalid --version-path {version_path!r}: it is not one of the version locations "
+        f"({listed}); give one of them, or add it to version_locations in "
+        f"{config.config_file_name or 'alembic.ini'}"
+    )
+
+
+def _shown(path: os.PathLike[str]) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    relative = os.path.relpath(path)
+    return os.fspath(path) if relative.startswith("..") else relative

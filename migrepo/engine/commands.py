@@ -27,6 +27,8 @@ from migrepo.engine.checks import (
     check_rev_id_is_new,
     check_rev_range,
     check_target,
+    check_version_locations,
+    check_version_path,
     revision_message,
 )
 from migrepo.errors import AppContextError, MigrepoError, RepositoryError, UsageError
@@ -75,9 +77,12 @@ def get_config(
     """The app's Alembic Config for ``directory``, after the configure callbacks."""
     current = state()
     path = resolve_directory(directory)
-    if require_repository:
-        _check_repository(path)
-    return current.migrate.get_config(path, x_arg=x_arg, opts=opts)
+    if not require_repository:
+        return current.migrate.get_config(path, x_arg=x_arg, opts=opts)
+    _check_repository(path)
+    config = current.migrate.get_config(path, x_arg=x_arg, opts=opts)
+    check_version_locations(config)
+    return config
 
 
 def _check_repository(path: str) -> None:
@@ -286,6 +291,7 @@ def revision(
     check_rev_id(rev_id)
     config = get_config(directory, x_arg=x_arg, opts=["autogenerate"] if autogenerate else None)
     check_rev_id_is_new(config, rev_id)
+    check_version_path(config, version_path)
     message = revision_message(config, message)
     with _failed_hook_keeps_file(directory, config), ledger(directory, None), indexed():
         scripts = command.revision(
