@@ -19,6 +19,7 @@ from flask.cli import AppGroup
 
 from migrepo._text import mask_passwords
 from migrepo.cli._options import group_options, pick_directory
+from migrepo.cli._pipes import exit_quietly_on_broken_pipe
 from migrepo.engine import commands as _commands
 from migrepo.engine import repository as _repository
 
@@ -152,6 +153,8 @@ class MigrepoCommand(click.Command):
                 return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            exit_quietly_on_broken_pipe()
         except UsageError as exc:
             self._maybe_traceback()
             raise click.UsageError(describe(exc), ctx) from exc

@@ -105,3 +105,30 @@ def test_wheel_ships_templates_and_cli(tmp_path: Path) -> None:
     assert "migrepo/cli/__init__.py" in names
     assert "migrepo/py.typed" in names
     assert not any(name.startswith("cli/") for name in names)
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(
+    tmp_path: Path, flask_app_file: Callable[..., Path]
+) -> None:
+    """`flask db log | head -1`: once `head` has gone, no error and status 0."""
+    flask_app_file(f"sqlite:///{tmp_path / 'app.db'}")
+    flask = ["-m", "flask", "--app", "app", "db"]
+    for setup in (["init"], ["migrate", "--rev-id", "r1"], ["upgrade"]):
+        assert _run(tmp_path, *flask, *setup).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "MIGREPO_"))}
+    for args in (["log"], ["history", "--graph"], ["log", "--format", "json"], ["history"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the first line is written
+        try:
+            result = subprocess.run(
+                [sys.executable, *flask, *args],
+                cwd=tmp_path,
+                env=env,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            os.close(write_end)
+        assert (args, result.returncode, result.stderr) == (args, 0, "")
