@@ -232,6 +232,41 @@ def test_init_finds_a_template_folder_in_the_working_directory(
 
 
 @pytest.mark.parametrize("package", [False, True])
+def test_init_says_where_the_url_comes_from(proj: Project, package: bool) -> None:
+    lines = proj.ok("init", *(["--package"] if package else [])).output.splitlines()
+    mig = proj.migrations
+    # The lines about the files are Alembic's, as Flask-Migrate prints them.
+    assert lines[:2] == [
+        f"Creating directory {mig} ...  done",
+        f"Creating directory {mig / 'versions'} ...  done",
+    ]
+    files = ["script.py.mako", "README", "env.py", "alembic.ini"]
+    assert sorted(lines[2:6]) == sorted(f"Generating {mig / name} ...  done" for name in files)
+    added = [f"Adding {mig / '__init__.py'} ...  done",
+             f"Adding {mig / 'versions' / '__init__.py'} ...  done"]
+    assert lines[6:-1] == (added if package else [])
+    assert lines[-1] == (
+        "The database URL comes from the app (SQLALCHEMY_DATABASE_URI and SQLALCHEMY_BINDS); "
+        f"edit {mig / 'alembic.ini'} for Alembic's other settings and logging."
+    )
+    assert not any("Please edit" in line for line in lines)
+
+
+def test_init_from_a_custom_template_keeps_alembics_last_line(
+    proj: Project, tmp_path: Path
+) -> None:
+    template = tmp_path / "mine"
+    template.mkdir()
+    for name in ("README", "env.py", "script.py.mako", "alembic.ini.mako"):
+        (template / name).write_text("[alembic]\n" if name.endswith("ini.mako") else "# x\n")
+    lines = proj.ok("init", "-t", str(template)).output.splitlines()
+    assert lines[-1] == (
+        "Please edit configuration/connection/logging settings in "
+        f"{proj.migrations / 'alembic.ini'} before proceeding."
+    )
+
+
+@pytest.mark.parametrize("package", [False, True])
 def test_init_package(proj: Project, package: bool) -> None:
     proj.ok("init", *(["--package"] if package else []))
     assert (proj.migrations / "__init__.py").exists() is package

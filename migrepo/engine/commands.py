@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
@@ -202,7 +203,7 @@ def init(
     """Create a migrations directory from a template; returns its path."""
     from alembic import command
 
-    from migrepo._config import Config
+    from migrepo._config import InitConfig
 
     path = resolve_directory(directory)
     if os.path.exists(path) and not os.path.isdir(path):
@@ -223,14 +224,29 @@ def init(
         template = "flask-multidb" if multidb else "flask"
     elif multidb and template_directory is None and template in ("flask", "aioflask"):
         template += "-multidb"  # the multi-database version of a packaged template
-    config = Config(template_directory=template_directory)
-    config.set_main_option("script_location", path.replace("%", "%%"))
-    config.config_file_name = os.path.join(path, "alembic.ini")
-    config = state().migrate.call_configure_callbacks(config)
+    ini = os.path.join(path, "alembic.ini")
+    written = [Path(ini).absolute()]
+    if package:
+        written += [Path(path, "__init__.py"), Path(path, "versions", "__init__.py")]
+    # migrepo's own templates: Alembic's closing "edit the connection settings in
+    # alembic.ini" is wrong for them, so it gives way to an accurate line.
+    ours = template_directory is None
+    initial = InitConfig(template_directory=template_directory, written=written if ours else ())
+    initial.set_main_option("script_location", path.replace("%", "%%"))
+    initial.config_file_name = ini
+    config = state().migrate.call_configure_callbacks(initial)
     command.init(config, path, template=template, package=package)
     from migrepo.store import heads_file as _integrity
 
     _integrity.write(path, [])
+    if ours:
+        from alembic.util import msg
+
+        msg(
+            "The database URL comes from the app (SQLALCHEMY_DATABASE_URI and "
+            f"SQLALCHEMY_BINDS); edit {Path(ini).absolute()} for Alembic's other settings "
+            "and logging."
+        )
     return path
 
 
