@@ -132,3 +132,20 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(
         finally:
             os.close(write_end)
         assert (args, result.returncode, result.stderr) == (args, 0, "")
+
+
+def test_the_demo_shows_the_commands_as_typed_and_keeps_its_folder(tmp_path: Path) -> None:
+    demo = Path(__file__).parent.parent / "examples" / "quickstart" / "demo.sh"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "MIGREPO_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        ["bash", str(demo)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert '$ flask db migrate -m "create user table"' in result.stdout
+    assert "$ flask db history --graph" in result.stdout
+    [work] = tmp_path.glob("migrepo-demo.*")
+    assert f"Everything it made is still in {work}" in result.stdout
+    assert (work / "instance" / "app.db").is_file()
+    assert len(list((work / "migrations" / "versions").glob("*.py"))) == 2
