@@ -809,3 +809,17 @@ def test_invalid_rev_id_writes_nothing(
     [line] = error_lines(result.output)
     assert "--rev-id" in line
     assert files_under(tmp_path) == before
+
+
+def test_current_lists_several_heads_in_file_order(proj: Project) -> None:
+    """Alembic's order came from a set of objects: it changed from run to run."""
+    proj.ok("init")
+    proj.ok("revision", "--rev-id", "a1")
+    for rev in ("b2", "c3", "d4", "e5", "f6", "g7"):
+        proj.ok("revision", "--head", "a1", "--splice", "--rev-id", rev)
+    proj.ok("upgrade", "heads")
+    expected = [f"{rev} (head)" for rev in ("b2", "c3", "d4", "e5", "f6", "g7")]
+    assert proj.ok("heads").output.splitlines() == expected
+    for _ in range(3):
+        lines = proj.ok("current").output.splitlines()
+        assert [line for line in lines if not line.startswith("INFO")] == expected
