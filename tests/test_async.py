@@ -111,3 +111,22 @@ def test_read_rows_inside_a_running_event_loop(aio_proj: Project) -> None:
         assert [row["revision"] for row in rows] == ["r1"]
     finally:
         engine.dispose()
+
+
+def test_multidb_log_reads_every_database(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'main.db'}"
+    binds = {"users": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}"}
+    with project(tmp_path, url, binds=binds) as proj:
+        proj.ok("init", "-t", "aioflask-multidb")
+        proj.ok("migrate", "--rev-id", "r1")
+        proj.ok("upgrade")
+        rows = json.loads(proj.ok("log", "--format", "json").output)
+        assert sorted((row["database"], row["revision"]) for row in rows) == [
+            ("", "r1"),
+            ("users", "r1"),
+        ]
+        (proj.migrations / "versions" / "r1_.py").unlink()
+        result = proj.run("current")
+        assert "the database is at revision r1, which this work tree does not have" in (
+            result.output
+        )
