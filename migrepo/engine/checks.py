@@ -174,3 +174,27 @@ def _shown(path: os.PathLike[str]) -> str:
     """``path`` relative to the working directory when it lies below it."""
     relative = os.path.relpath(path)
     return os.fspath(path) if relative.startswith("..") else relative
+
+
+def find_template(template: str) -> tuple[str | None, str]:
+    """The folder holding ``template`` (None: migrepo's own) and the template's name.
+
+    A name is a packaged template's or, when no packaged template has that
+    name, a folder in the working directory; a path (with a slash) is a folder.
+    """
+    from migrepo._config import TEMPLATES
+
+    is_path = "/" in template or "\\" in template
+    if not is_path and template and (TEMPLATES / template).is_dir():
+        return None, template
+    folder = template.rstrip("/\\") or template
+    if os.path.isdir(folder):
+        parent, name = os.path.split(os.path.abspath(folder))
+        return parent, name
+    if is_path:
+        raise UsageError(f"no template directory at {folder!r}")
+    raise UsageError(
+        f"no template named {template!r}, and no folder of that name in the working "
+        "directory: run `flask db list-templates` to see the templates, or give the path "
+        "to a template directory"
+    )

@@ -12,10 +12,10 @@ import logging
 import math
 import os
 import re
-import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,10 @@ from migrepo.engine.checks import (
     check_target,
     check_version_locations,
     check_version_path,
+    find_template,
     revision_message,
 )
+from migrepo.engine.hooks import failed_hook_keeps_file
 from migrepo.errors import AppContextError, MigrepoError, RepositoryError, UsageError
 
 if TYPE_CHECKING:
@@ -219,7 +221,7 @@ def init(
     _check_parents_are_directories(path)
     template_directory = None
     if template is not None:
-        template_directory, template = _find_template(template)
+        template_directory, template = find_template(template)
     if template is None:
         template = "flask-multidb" if multidb else "flask"
     elif multidb and template_directory is None and template in ("flask", "aioflask"):
@@ -248,30 +250,6 @@ def init(
             "and logging."
         )
     return path
-
-
-def _find_template(template: str) -> tuple[str | None, str]:
-    """The folder holding ``template`` (None: migrepo's own) and the template's name.
-
-    A name is a packaged template's or, when no packaged template has that
-    name, a folder in the working directory; a path (with a slash) is a folder.
-    """
-    from migrepo._config import TEMPLATES
-
-    is_path = "/" in template or "\\" in template
-    if not is_path and template and (TEMPLATES / template).is_dir():
-        return None, template
-    folder = template.rstrip("/\\") or template
-    if os.path.isdir(folder):
-        parent, name = os.path.split(os.path.abspath(folder))
-        return parent, name
-    if is_path:
-        raise UsageError(f"no template directory at {folder!r}")
-    raise UsageError(
-        f"no template named {template!r}, and no folder of that name in the working "
-        "directory: run `flask db list-templates` to see the templates, or give the path "
-        "to a template directory"
-    )
 
 
 def _check_parents_are_directories(path: str) -> None:
@@ -309,7 +287,8 @@ def revision(
     check_rev_id_is_new(config, rev_id)
     check_version_path(config, version_path)
     message = revision_message(config, message)
-    with _failed_hook_keeps_file(directory, config), ledger(directory, None), indexed():
+    kept = partial(_record_heads, directory, config)
+    with failed_hook_keeps_file(config, kept), ledger(directory, None), indexed():
         scripts = command.revision(
             config,
             message,
@@ -342,7 +321,7 @@ def merge(
     check_merge_revisions(revisions)
     check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
-    with _failed_hook_keeps_file(directory, config), indexed():
+    with failed_hook_keeps_file(config, partial(_record_heads, directory, config)), indexed():
         script = command.merge(
             config, revisions, message=message, branch_label=branch_label, rev_id=rev_id
         )
@@ -380,44 +359,6 @@ def _record_heads(directory: str | os.PathLike[str] | None, config: Config) -> N
             HEADS_FILE,
             mask_passwords(str(exc)),
         )
-
-
-@contextmanager
-def _failed_hook_keeps_file(
-    directory: str | os.PathLike[str] | None, config: Config
-) -> Iterator[None]:
-    """A post-write hook (alembic.ini's ``[post_write_hooks]``) runs once the file is
-    written. When it fails, the file is kept and recorded in HEADS, and the
-    error says so, so that the directory stays consistent (``verify`` passes)."""
-    from alembic.script import write_hooks
-
-    from migrepo.store.reader import list_revision_files
-
-    before = set(list_revision_files(config))
-    try:
-        yield
-    except Exception as exc:  # a hook may raise anything (a missing executable: OSError)
-        frames = traceback.extract_tb(exc.__traceback__)
-        if not any(frame.filename == write_hooks.__file__ for frame in frames):
-            raise
-        written = [path for path in list_revision_files(config) if path not in before]
-        if not written:
-            raise
-        _record_heads(directory, config)
-        raise RepositoryError(
-            f"{', '.join(map(str, written))} was written and recorded in HEADS, but a "
-            f"post-write hook failed: {_first_line(exc)}; fix the hook in alembic.ini's "
-            "[post_write_hooks] and run it on the file yourself, or delete the file and "
-            "run `flask db heads --write`"
-        ) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    from alembic.util import CommandError
-
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    return text if isinstance(exc, CommandError) and text else f"{type(exc).__name__}: {text}"
 
 
 def edit(directory: str | os.PathLike[str] | None = None, revision: str = "current") -> None:
