@@ -63,6 +63,7 @@ def database_revisions() -> set[str]:
     import sqlalchemy as sa
     from flask import current_app
 
+    from migrepo.db.io import run_on
     from migrepo.db.ledger import DEFAULT_TABLE
 
     current = state()
@@ -74,14 +75,17 @@ def database_revisions() -> set[str]:
         args.get("version_table") or "alembic_version", sa.column("version_num"), schema=schema
     )
     ledger = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
+    def read(connection: sa.Connection, default: bool) -> set[str]:
+        inspector = sa.inspect(connection)
+        if not default and not inspector.has_table(ledger, schema=schema):
+            return set()
+        if not inspector.has_table(table.name, schema=schema):
+            return set()
+        return set(connection.scalars(sa.select(table.c.version_num)))
+
     found: set[str] = set()
     for bind, engine in current.db.engines.items():
-        with engine.connect() as connection:
-            inspector = sa.inspect(connection)
-            if bind is not None and not inspector.has_table(ledger, schema=schema):
-                continue
-            if inspector.has_table(table.name, schema=schema):
-                found.update(connection.scalars(sa.select(table.c.version_num)))
+        found |= run_on(engine, lambda connection, d=bind is None: read(connection, d))
     return found
 
 
@@ -241,6 +245,26 @@ def _match_revision(known: Sequence[str], argument: str) -> str:
             "give more characters"
         )
     return matches[0]
+
+
+def ledger_log(
+    directory: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    revision: str | None = None,
+) -> list[dict[str, Any]]:
+    """What ``flask db log`` shows: ledger rows, newest first, at most ``limit``.
+
+    ``revision`` is a revision id or, as for :func:`blame`, a unique prefix of
+    one among the ids the ledger holds (the file may be gone). A prefix
+    that matches nothing gives no rows.
+    """
+    if revision is None:
+        return ledger_entries(directory, limit)
+    rows = ledger_entries(directory, revision=revision, prefix=True)
+    ids = {row["revision"] for row in rows}
+    if ids:
+        rows = [row for row in rows if row["revision"] == _match_revision(sorted(ids), revision)]
+    return rows[:limit] if limit is not None else rows
 
 
 def shown_revisions(
