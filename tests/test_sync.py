@@ -63,7 +63,8 @@ def test_commands_explain_a_database_ahead_of_the_work_tree(
 def test_dry_run_prints_the_plan_and_changes_nothing(any_proj: Project, repo: git.Repo) -> None:
     out = any_proj.ok("sync", "--dry-run").stdout
     assert "Would downgrade f1 (content " in out and "from git)" in out
-    assert "Would upgrade to r1" in out
+    assert "Nothing to upgrade: the database would then be at this work tree's heads (r1)." in out
+    assert "upgrade to" not in out and "Would upgrade" not in out
     assert any_proj.version() == {"f1"}
     assert "feature" in any_proj.tables()
 
@@ -135,3 +136,126 @@ def test_sync_with_no_ledger_entry_explains(proj: Project, tmp_path: Path) -> No
     result = proj.run("sync")
     assert result.exit_code == 1
     assert "the ledger has no record of its content" in result.output
+
+
+# --- only what the work tree lacks is undone -----------------------------------
+
+
+def revision_text(rev: str, down: object, table: str | None = None) -> str:
+    """A revision file that creates ``table`` (or does nothing), by hand."""
+    body_up = f'op.create_table("{table}", sa.Column("id", sa.Integer, primary_key=True))'
+    body_down = f'op.drop_table("{table}")'
+    return (
+        f'"""{rev}"""\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        f"revision = {rev!r}\ndown_revision = {down!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        f"def upgrade():\n    {body_up if table else 'pass'}\n\n\n"
+        f"def downgrade():\n    {body_down if table else 'pass'}\n"
+    )
+
+
+def add_rows(proj: Project, *tables: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(proj.url)
+    with engine.begin() as connection:
+        for table in tables:
+            for row_id in (1, 2, 3):
+                connection.execute(sa.text(f'INSERT INTO "{table}" (id) VALUES ({row_id})'))
+    engine.dispose()
+
+
+def row_count(proj: Project, table: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(proj.url)
+    with engine.connect() as connection:
+        count = connection.scalar(sa.text(f'SELECT count(*) FROM "{table}"'))
+    engine.dispose()
+    return int(count or 0)
+
+
+def switch_branches(proj: Project, feature: dict[str, str]) -> git.Repo:
+    """main holds r0 (user) and r1 (note); the `feature` branch adds ``feature``'s files.
+
+    The database is upgraded to every head on the feature branch, with rows in
+    main's tables, then main is checked out.
+    """
+    versions = proj.migrations / "versions"
+    repo = git.Repo.init(proj.root, initial_branch="main")
+    (proj.root / ".gitignore").write_text("*.db\n")
+    proj.ok("init")
+    proj.ok("migrate", "-m", "users", "--rev-id", "r0")
+    (versions / "r1_note.py").write_text(revision_text("r1", "r0", "note"))
+    repo.git.add("--all")
+    repo.index.commit("main")
+    repo.git.checkout("-b", "feature")
+    for name, text in feature.items():
+        (versions / name).write_text(text)
+    repo.git.add("--all")
+    repo.index.commit("feature")
+    proj.ok("upgrade", "heads")
+    add_rows(proj, "user", "note")
+    repo.git.checkout("main")
+    return repo
+
+
+SHAPES = {
+    # A sibling head: f1 branches off r0, beside main's r1.
+    "sibling head": {"f1_feature.py": revision_text("f1", "r0", "feature")},
+    # A second base: f1 has no parent at all.
+    "new base": {"f1_feature.py": revision_text("f1", None, "feature")},
+    # f1 beside r1, then a merge of both: the lacking revisions join main at r0 and r1.
+    "merge": {
+        "f1_feature.py": revision_text("f1", "r0", "feature"),
+        "m1_merge.py": revision_text("m1", ("r1", "f1")),
+    },
+    # A line of two on top of main's head.
+    "line": {
+        "f1_feature.py": revision_text("f1", "r1", "feature"),
+        "f2_more.py": revision_text("f2", "f1", "more"),
+    },
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_sync_undoes_only_what_the_work_tree_lacks(any_proj: Project, shape: str) -> None:
+    repo = switch_branches(any_proj, SHAPES[shape])
+    lacking = {"f1", "f2", "m1"} & {name.split("_")[0] for name in SHAPES[shape]}
+
+    plan = any_proj.ok("sync", "--dry-run").stdout
+    assert {line.split()[2] for line in plan.splitlines() if "downgrade" in line} == lacking
+    assert "Would downgrade r" not in plan
+
+    out = any_proj.ok("sync").stdout
+    assert "Did downgrade r" not in out and "Did upgrade" not in out
+    assert "Nothing to upgrade: the database is now at this work tree's heads (r1)." in out
+    assert any_proj.version() == {"r1"}
+    assert {"feature", "more"}.isdisjoint(any_proj.tables())
+    assert row_count(any_proj, "user") == 3 and row_count(any_proj, "note") == 3
+    assert "Already in sync" in any_proj.ok("sync").stdout
+    repo.close()
+
+
+def test_sync_upgrades_what_the_database_lacks(any_proj: Project) -> None:
+    """The database lacks main's newer revision: sync says it upgraded exactly that."""
+    repo = switch_branches(any_proj, SHAPES["sibling head"])
+    (any_proj.migrations / "versions" / "r2_extra.py").write_text(
+        revision_text("r2", "r1", "extra")
+    )
+    assert "Would upgrade r2\n" in any_proj.ok("sync", "--dry-run").stdout
+    out = any_proj.ok("sync").stdout
+    lines = out.splitlines()
+    assert lines[2].startswith("Did downgrade f1 (content ") and lines[3:] == ["Did upgrade r2"]
+    assert any_proj.version() == {"r2"} and "extra" in any_proj.tables()
+    assert row_count(any_proj, "note") == 3
+    repo.close()
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from migrepo.audit import sync as _sync
+
+    result = doctest.testmod(_sync)
+    assert result.attempted and not result.failed
