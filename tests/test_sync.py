@@ -259,3 +259,19 @@ def test_doctests() -> None:
 
     result = doctest.testmod(_sync)
     assert result.attempted and not result.failed
+
+
+@pytest.mark.parametrize("name", ["mig%20rations", "mig:rations", "100%:done"])
+def test_sync_in_a_path_with_percent_or_colon(tmp_path: Path, name: str) -> None:
+    """`%` is ConfigParser's interpolation and `:` the os path separator: neither may matter."""
+    from tests.apps import project
+
+    folder = tmp_path / name
+    folder.mkdir()
+    url = f"sqlite:///{tmp_path / 'app.db'}"  # a URL would decode %20
+    with project(folder, url, directory=str(folder / "migrations")) as proj:
+        upgraded_then_lost(proj)
+        assert proj.ok("heads").stdout.startswith("r1 (head)")  # no interpolation error
+        out = proj.ok("sync").stdout
+        assert "Did downgrade f1 (content " in out and "from cache)" in out
+        assert proj.version() == {"r1"} and "feature" not in proj.tables()
