@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import git
@@ -74,7 +76,7 @@ def test_sync_downgrades_from_git_then_upgrades(any_proj: Project, repo: git.Rep
     assert "Did downgrade f1" in out
     assert any_proj.version() == {"r1"}
     assert "feature" not in any_proj.tables()
-    assert not (any_proj.migrations / ".migrepo" / "sync").exists()
+    assert not list((any_proj.migrations / ".migrepo").glob("sync*"))  # scratch is gone
     assert "Already in sync" in any_proj.ok("sync").stdout
     assert any_proj.ok("current").stdout.strip() == "r1 (head)"
     assert repo.git.status("--porcelain") == ""  # the work tree is untouched
@@ -275,3 +277,117 @@ def test_sync_in_a_path_with_percent_or_colon(tmp_path: Path, name: str) -> None
         out = proj.ok("sync").stdout
         assert "Did downgrade f1 (content " in out and "from cache)" in out
         assert proj.version() == {"r1"} and "feature" not in proj.tables()
+
+
+# --- each run has its own scratch folder ---------------------------------------
+
+# The feature's downgrade stops half way (its table dropped, the version row
+# not yet moved) until the test writes a line to its stdin: only in a child
+# process started with SYNC_TEST_PAUSE set.
+PAUSING_FEATURE = FEATURE.replace(
+    '    op.drop_table("feature")',
+    """    op.drop_table("feature")
+    import os, sys
+    if os.environ.get("SYNC_TEST_PAUSE"):
+        print("paused in downgrade", flush=True)
+        sys.stdin.readline()""",
+)
+
+
+@pytest.fixture
+def other_url(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A second empty database of the same kind as ``db_url``."""
+    if db_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'other.db'}"
+    factory = request.getfixturevalue("pg_url_factory")
+    url: str = factory()
+    return url
+
+
+def paused_sync(cwd: Path) -> subprocess.Popen[str]:
+    """`flask db sync` in a child process, stopped inside the feature's downgrade."""
+    from tests.test_locking import child_env, read_until
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "db", "sync"],
+        cwd=cwd,
+        env={**child_env(), "SYNC_TEST_PAUSE": "1"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        read_until(proc.stdout, "paused in downgrade")
+    except AssertionError:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(err) from None
+    return proc
+
+
+def resume(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("second", ["sync --dry-run", "sync of another database"])
+def test_concurrent_syncs_from_one_work_tree_keep_apart(
+    tmp_path: Path,
+    db_url: str,
+    other_url: str,
+    flask_app_file: Callable[..., Path],
+    second: str,
+) -> None:
+    """A sync runs in a child process and stops half way through its downgrade;
+    another sync from the same work tree runs to the end meanwhile."""
+    from tests.apps import project
+
+    flask_app_file(db_url)
+    with project(tmp_path, db_url) as proj, project(tmp_path, other_url) as other:
+        with git.Repo.init(tmp_path, initial_branch="main") as repo:
+            (tmp_path / ".gitignore").write_text("*.db\n__pycache__/\n")
+            proj.ok("init")
+            proj.ok("migrate", "--rev-id", "r1")
+            repo.git.add("--all")
+            repo.index.commit("initial")
+            repo.git.checkout("-b", "feature")
+            (proj.migrations / "versions" / "f1_feature.py").write_text(PAUSING_FEATURE)
+            repo.git.add("--all")
+            repo.index.commit("feature table")
+            proj.ok("upgrade")
+            other.ok("upgrade")
+            repo.git.checkout("main")
+
+        running = paused_sync(tmp_path)
+        try:
+            scratch = list((proj.migrations / ".migrepo").glob("sync*"))
+            assert len(scratch) == 1 and any(scratch[0].iterdir())
+            if second == "sync --dry-run":
+                assert "Would downgrade f1" in proj.ok("sync", "--dry-run").stdout
+            else:
+                assert "Did downgrade f1" in other.ok("sync").stdout
+                assert other.version() == {"r1"} and "feature" not in other.tables()
+            assert any(scratch[0].iterdir())  # the running sync's files are untouched
+        finally:
+            code, out, err = resume(running)
+        assert code == 0, err
+        assert "Did downgrade f1" in out
+        assert proj.version() == {"r1"} and "feature" not in proj.tables()
+        assert not list((proj.migrations / ".migrepo").glob("sync*"))
+
+
+def test_scratch_falls_back_to_the_system_temp_dir(tmp_path: Path) -> None:
+    """When migrepo's cache folder cannot be written, a run's scratch goes elsewhere."""
+    import tempfile
+
+    from migrepo.audit.sync import scratch_location
+
+    (tmp_path / ".migrepo").write_text("not a folder")
+    with scratch_location(str(tmp_path)) as first, scratch_location(str(tmp_path)) as second:
+        assert first != second and first.is_dir() and second.is_dir()
+        assert first.parent == Path(tempfile.gettempdir())
+    assert not first.exists() and not second.exists()
