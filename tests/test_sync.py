@@ -161,18 +161,18 @@ def add_rows(proj: Project, *tables: str) -> None:
 
     engine = sa.create_engine(proj.url)
     with engine.begin() as connection:
-        for table in tables:
-            for row_id in (1, 2, 3):
-                connection.execute(sa.text(f'INSERT INTO "{table}" (id) VALUES ({row_id})'))
+        for name in tables:
+            table = sa.table(name, sa.column("id"))
+            connection.execute(table.insert(), [{"id": 1}, {"id": 2}, {"id": 3}])
     engine.dispose()
 
 
-def row_count(proj: Project, table: str) -> int:
+def row_count(proj: Project, name: str) -> int:
     import sqlalchemy as sa
 
     engine = sa.create_engine(proj.url)
     with engine.connect() as connection:
-        count = connection.scalar(sa.text(f'SELECT count(*) FROM "{table}"'))
+        count = connection.scalar(sa.select(sa.func.count()).select_from(sa.table(name)))
     engine.dispose()
     return int(count or 0)
 
@@ -391,3 +391,75 @@ def test_scratch_falls_back_to_the_system_temp_dir(tmp_path: Path) -> None:
         assert first != second and first.is_dir() and second.is_dir()
         assert first.parent == Path(tempfile.gettempdir())
     assert not first.exists() and not second.exists()
+
+
+# --- --single-transaction -------------------------------------------------------
+
+
+def failing_upgrade_after_switch(proj: Project) -> git.Repo:
+    """The database is at f1 with rows in `feature`; main has r2, whose upgrade fails."""
+    repo = switch_branches(proj, {"f1_feature.py": revision_text("f1", "r1", "feature")})
+    add_rows(proj, "feature")
+    failing = revision_text("r2", "r1", "extra").replace(
+        "def upgrade():\n", "def upgrade():\n    op.execute('SELECT * FROM no_such_table')\n"
+    )
+    (proj.migrations / "versions" / "r2_extra.py").write_text(failing)
+    return repo
+
+
+def test_single_transaction_sync_is_one_transaction_on_postgres(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """A failing upgrade rolls the downgrade back too: the feature's rows survive."""
+    from tests.apps import project
+    from tests.test_locking import ledger_steps
+
+    with project(tmp_path, pg_url) as proj:
+        failing_upgrade_after_switch(proj).close()
+        before = ledger_steps(pg_url)
+
+        result = proj.run("sync", "--single-transaction")
+        assert result.exit_code == 1
+        assert "no_such_table" in result.output and "Traceback" not in result.output
+        assert proj.version() == {"f1"}
+        assert row_count(proj, "feature") == 3 and "extra" not in proj.tables()
+        assert ledger_steps(pg_url) == [*before, ("r2", "upgrade", "failed")]
+
+        # Without it, each revision commits on its own: the downgrade stays.
+        assert proj.run("sync").exit_code == 1
+        assert proj.version() == {"r1"} and "feature" not in proj.tables()
+        last_two = [("f1", "downgrade", "ok"), ("r2", "upgrade", "failed")]
+        assert ledger_steps(pg_url)[-2:] == last_two
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def test_single_transaction_sync_without_transactional_ddl_says_so(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """SQLite (as Alembic drives it) and MariaDB commit each revision: the README says
+    what then stays, and sync says it once."""
+    from tests.apps import project
+    from tests.test_locking import ledger_steps
+
+    url = f"sqlite:///{tmp_path / 'app.db'}" if kind == "sqlite" else None
+    url = url or str(request.getfixturevalue("mysql_url"))
+    with project(tmp_path, url) as proj:
+        failing_upgrade_after_switch(proj).close()
+        result = proj.run("sync", "--single-transaction")
+        assert result.exit_code == 1
+        assert "commits each revision as it runs (no transactional DDL)" in result.output
+        assert proj.version() == {"r1"} and "feature" not in proj.tables()
+        assert ledger_steps(url)[-2:] == [("f1", "downgrade", "ok"), ("r2", "upgrade", "failed")]
+
+
+def test_a_failing_downgrade_is_logged_as_one(any_proj: Project) -> None:
+    from tests.test_locking import ledger_steps
+
+    broken = revision_text("f1", "r1", "feature").replace(
+        "def downgrade():\n", "def downgrade():\n    op.execute('SELECT * FROM no_such_table')\n"
+    )
+    switch_branches(any_proj, {"f1_feature.py": broken}).close()
+    result = any_proj.run("sync")
+    assert result.exit_code == 1 and "no_such_table" in result.output
+    assert any_proj.version() == {"f1"} and row_count(any_proj, "note") == 3
+    assert ledger_steps(any_proj.url)[-1] == ("f1", "downgrade", "failed")

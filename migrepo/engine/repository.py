@@ -6,6 +6,7 @@ returns data; ``flask db`` formats it.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
@@ -26,6 +27,8 @@ from migrepo.engine.commands import (
     script_directory,
 )
 from migrepo.errors import MigrepoError, UnknownRevision, UsageError
+
+log = logging.getLogger("migrepo")
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -120,10 +123,16 @@ def sync(
         lock_timeout=lock_timeout,
         single_transaction=single_transaction,
     ):
-        return _run_sync(directory, dry_run, x_arg)
+        return _run_sync(directory, dry_run, x_arg, single_transaction=bool(single_transaction))
 
 
-def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XArgs) -> Any:
+def _run_sync(
+    directory: str | os.PathLike[str] | None,
+    dry_run: bool,
+    x_arg: XArgs,
+    *,
+    single_transaction: bool = False,
+) -> Any:
     from contextlib import ExitStack
 
     from migrepo.audit import sync as _sync
@@ -152,8 +161,13 @@ def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XA
         plan.downgrade, plan.kept = _sync.undo_plan(graph, known, plan.current)
         plan.upgrade = _upgrade_list(script, plan.heads, plan.kept)
         if not dry_run and not plan.in_sync:
-            plan.upgrade = _apply_sync(directory, config, script, graph, known, plan)
+            plan.upgrade = _apply_sync(
+                directory, config, script, graph, known, plan, single_transaction
+            )
     return plan
+
+
+_DIALECTS = {"sqlite": "SQLite", "mysql": "MySQL/MariaDB", "mariadb": "MariaDB"}
 
 
 def _upgrade_list(script: Any, tips: Sequence[str], heads: Sequence[str]) -> list[str]:
@@ -176,6 +190,7 @@ def _apply_sync(
     graph: Any,
     known: set[str],
     plan: Any,
+    single_transaction: bool,
 ) -> list[str]:
     """Run the downgrades, then the upgrades, as one Alembic run; returns what was upgraded.
 
@@ -201,6 +216,12 @@ def _apply_sync(
                 "run `flask db sync` again"
             )
         undo, _kept = _sync.undo_plan(graph, known, heads)
+        if undo and single_transaction and not context.impl.transactional_ddl:
+            log.warning(
+                "%s commits each revision as it runs (no transactional DDL): "
+                "--single-transaction cannot roll the downgrade back if the upgrade fails",
+                _DIALECTS.get(context.dialect.name, context.dialect.name),
+            )
         for revision in undo:
             yield MigrationStep.downgrade_from_script(
                 script.revision_map, script.get_revision(revision)
