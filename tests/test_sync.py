@@ -108,7 +108,7 @@ def test_sync_refuses_when_the_script_cannot_be_found(proj: Project) -> None:
 
     result = proj.run("sync")
     assert result.exit_code == 1
-    assert "neither in git's object database nor in migrepo's cache" in result.output
+    assert "is neither in git nor in migrepo's cache; fetch the branch" in result.output
     assert "Traceback" not in result.output
     assert proj.version() == {"f1"} and "feature" in proj.tables()
 
@@ -135,9 +135,11 @@ def test_sync_with_no_ledger_entry_explains(proj: Project, tmp_path: Path) -> No
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE alembic_version SET version_num = 'zz9'"))
     engine.dispose()
-    result = proj.run("sync")
-    assert result.exit_code == 1
-    assert "the ledger has no record of its content" in result.output
+    for command in ("sync", "current"):
+        result = proj.run(command)
+        assert result.exit_code == 1
+        assert "the ledger has no record of its content" in result.output
+        assert "`flask db stamp --purge REVISION`" in result.output
 
 
 # --- only what the work tree lacks is undone -----------------------------------
@@ -463,3 +465,33 @@ def test_a_failing_downgrade_is_logged_as_one(any_proj: Project) -> None:
     assert result.exit_code == 1 and "no_such_table" in result.output
     assert any_proj.version() == {"f1"} and row_count(any_proj, "note") == 3
     assert ledger_steps(any_proj.url)[-1] == ("f1", "downgrade", "failed")
+
+
+def test_a_revision_deleted_before_it_was_committed_names_the_way_out(proj: Project) -> None:
+    """Applied, never committed, then deleted, with no cached copy: neither `current`
+    nor sync sends the user round in circles; both name the ways out."""
+    import shutil
+
+    with git.Repo.init(proj.root, initial_branch="main") as repo:
+        (proj.root / ".gitignore").write_text("*.db\n")
+        proj.ok("init")
+        proj.ok("migrate", "--rev-id", "r1")
+        repo.git.add("--all")
+        repo.index.commit("initial")
+        feature = proj.migrations / "versions" / "f1_feature.py"
+        feature.write_text(FEATURE)
+        proj.ok("upgrade")
+        feature.unlink()
+        shutil.rmtree(proj.migrations / ".migrepo")
+
+        for command in ("current", "upgrade", "sync"):
+            result = proj.run(command)
+            assert result.exit_code == 1
+            message = result.output.strip().splitlines()[-1]
+            assert "revision f1" in message
+            assert "if the file was deleted before it was ever committed, put it back" in message
+            assert "`flask db stamp --purge REVISION`" in message
+            if command != "sync":
+                assert "run `flask db sync` to bring" not in message
+        assert proj.version() == {"f1"} and "feature" in proj.tables()
+        assert repo.git.status("--porcelain") == ""

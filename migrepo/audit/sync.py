@@ -152,20 +152,11 @@ def recover(
             labels.add(revision)  # a branch label (checked below), or a revision never applied
             continue
         if content_hash is None:
-            raise SyncError(
-                f"the database is at revision {revision}, but the ledger has no record of "
-                "its content, so its downgrade cannot be found; check out the branch that "
-                "has it and run `flask db downgrade` there, or put its file back in the "
-                f"versions folder{_NO_FILE_WAY_OUT}"
-            )
+            raise SyncError(_no_record(f"the database is at revision {revision}, but"))
         found = fetch(directory, content_hash)
         if found is None:
             raise SyncError(
-                f"the script of revision {revision} (content {content_hash}) is neither in "
-                "git's object database nor in migrepo's cache. If it is on a branch of "
-                "another clone, fetch that branch (git fetch) and run `flask db sync` again; "
-                "if the file was deleted before it was ever committed, put it back in the "
-                f"versions folder and run `flask db sync` again{_NO_FILE_WAY_OUT}"
+                _no_copy(f"the file of revision {revision} (content {content_hash[:12]}) is")
             )
         data, source = found
         # Named by the checked hash: the revision id comes from the database.
@@ -191,10 +182,26 @@ def recover(
     return list(recovered.values()), records
 
 
-# The way out when no copy of a revision's file is left.
-_NO_FILE_WAY_OUT = (
+def _no_record(lead: str) -> str:
+    return (
+        f"{lead} the ledger has no record of its content, so its downgrade cannot be "
+        "found; check out the branch that has it and run `flask db downgrade` there, "
+        f"or put its file back in the versions folder and run `flask db sync`{_LAST_RESORT}"
+    )
+
+
+def _no_copy(lead: str) -> str:
+    return (
+        f"{lead} neither in git nor in migrepo's cache; fetch the branch that has it "
+        "(git fetch), or, if the file was deleted before it was ever committed, put it "
+        f"back in the versions folder; then run `flask db sync`{_LAST_RESORT}"
+    )
+
+
+# The way out when no copy of a revision's file is left anywhere.
+_LAST_RESORT = (
     "; if no copy is left, undo its schema changes by hand and run "
-    "`flask db stamp --purge REVISION`, naming the revision the database is at without it"
+    "`flask db stamp --purge REVISION` with the revision the database is at without it"
 )
 
 
@@ -275,23 +282,14 @@ def explain_missing(directory: str, revision: str, hashes: dict[str, str]) -> st
     content_hash = hashes.get(revision)
     lacks = f"the database is at revision {revision}, which this work tree does not have"
     if content_hash is None:
-        return (
-            f"{lacks}, and the ledger has no record of its content; check out the branch "
-            "that has it and run `flask db downgrade` there, or put its file back in the "
-            f"versions folder{_NO_FILE_WAY_OUT}"
-        )
+        return _no_record(f"{lacks}, and")
     where = ""
     commits, branches = where_is(directory, content_hash)
     if commits:
         where = f" (it was added in commit {commits[0]}"
         where += f", on branch {', '.join(branches)})" if branches else ")"
     elif _quietly_fetch(directory, content_hash) is None:
-        return (
-            f"{lacks}, and no copy of its file is in git or in migrepo's cache. If it is "
-            "on a branch of another clone, fetch that branch (git fetch) and run "
-            "`flask db sync`; if the file was deleted before it was ever committed, put it "
-            f"back in the versions folder and run `flask db sync`{_NO_FILE_WAY_OUT}"
-        )
+        return _no_copy(f"{lacks}, and its file is")
     return f"{lacks}{where}; run `flask db sync` to bring the database to this work tree's heads"
 
 
