@@ -495,3 +495,57 @@ def test_a_revision_deleted_before_it_was_committed_names_the_way_out(proj: Proj
                 assert "run `flask db sync` to bring" not in message
         assert proj.version() == {"f1"} and "feature" in proj.tables()
         assert repo.git.status("--porcelain") == ""
+
+
+MULTIDB_FEATURE = '''"""feature on both databases"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "f1"
+down_revision = "r1"
+branch_labels = None
+depends_on = None
+
+
+def upgrade(engine_name=""):
+    globals()[f"upgrade_{engine_name}"]()
+
+
+def downgrade(engine_name=""):
+    globals()[f"downgrade_{engine_name}"]()
+
+
+def upgrade_():
+    op.create_table("feature", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade_():
+    op.drop_table("feature")
+
+
+def upgrade_users():
+    op.create_table("feature_users", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade_users():
+    op.drop_table("feature_users")
+'''
+
+
+def test_sync_with_several_databases(tmp_path: Path) -> None:
+    from tests.apps import project
+
+    users = f"sqlite:///{tmp_path / 'users.db'}"
+    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}", binds={"users": users}) as proj:
+        proj.ok("init", "--multidb")
+        proj.ok("migrate", "--rev-id", "r1")
+        feature = proj.migrations / "versions" / "f1_feature.py"
+        feature.write_text(MULTIDB_FEATURE)
+        proj.ok("upgrade")
+        add_rows(proj, "user")
+        feature.unlink()
+
+        assert "Did downgrade f1 (content " in proj.ok("sync").stdout
+        assert proj.version() == proj.version(users) == {"r1"}
+        assert "feature" not in proj.tables() and "feature_users" not in proj.tables(users)
+        assert row_count(proj, "user") == 3
