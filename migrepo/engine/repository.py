@@ -200,6 +200,10 @@ def _apply_sync(
     databases (multidb) the function runs once per database, on its heads.
     """
     from alembic.runtime.environment import EnvironmentContext
+
+    # Alembic's command functions hand run_migrations() these step objects; it
+    # has no public way to ask for "these downgrades, then those upgrades" in
+    # one run, which a single transaction across both needs.
     from alembic.runtime.migration import MigrationStep
 
     from migrepo.audit import sync as _sync
