@@ -234,7 +234,7 @@ def undo_plan(
 
     from migrepo.graph import newest_first
 
-    known = set(known)
+    known, heads = set(known), list(heads)
     applied = set(heads)
     for head in heads:
         applied.update(nx.ancestors(graph, head))
