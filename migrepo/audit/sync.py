@@ -161,7 +161,7 @@ def recover(
         data, source = found
         # Named by the checked hash: the revision id comes from the database.
         path = location / f"recovered_{content_hash}.py"
-        atomic_write(path, data)
+        atomic_write(path, data, durable=False)  # scratch: deleted when the run ends
         read = read_revision_file(path)
         if read.record is None or read.record.revision != revision:
             raise SyncError(f"the content stored for revision {revision} is not that revision")
