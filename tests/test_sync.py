@@ -108,7 +108,7 @@ def test_sync_refuses_when_the_script_cannot_be_found(proj: Project) -> None:
 
     result = proj.run("sync")
     assert result.exit_code == 1
-    assert "is neither in git nor in migrepo's cache; fetch the branch" in result.output
+    assert "is neither in git nor in migrepo's cache, so it cannot be undone" in result.output
     assert "Traceback" not in result.output
     assert proj.version() == {"f1"} and "feature" in proj.tables()
 
@@ -489,7 +489,9 @@ def test_a_revision_deleted_before_it_was_committed_names_the_way_out(proj: Proj
             assert result.exit_code == 1
             message = result.output.strip().splitlines()[-1]
             assert "revision f1" in message
-            assert "if the file was deleted before it was ever committed, put it back" in message
+            assert "restore its revision file if it was deleted before it was ever committed" in (
+                message
+            )
             assert "`flask db stamp --purge REVISION`" in message
             if command != "sync":
                 assert "run `flask db sync` to bring" not in message

@@ -152,11 +152,18 @@ def recover(
             labels.add(revision)  # a branch label (checked below), or a revision never applied
             continue
         if content_hash is None:
-            raise SyncError(_no_record(f"the database is at revision {revision}, but"))
+            raise SyncError(
+                _no_record(
+                    f"the database is at revision {revision}, but",
+                    "so its downgrade cannot be found",
+                )
+            )
         found = fetch(directory, content_hash)
         if found is None:
             raise SyncError(
-                _no_copy(f"the file of revision {revision} (content {content_hash[:12]}) is")
+                f"the file of revision {revision} (content {content_hash[:12]}) is neither "
+                "in git nor in migrepo's cache, so it cannot be undone: fetch the branch that "
+                f"has it (git fetch) and run `flask db sync` again, or {_RESTORE}{_LAST_RESORT}"
             )
         data, source = found
         # Named by the checked hash: the revision id comes from the database.
@@ -182,26 +189,20 @@ def recover(
     return list(recovered.values()), records
 
 
-def _no_record(lead: str) -> str:
+def _no_record(lead: str, why: str) -> str:
     return (
-        f"{lead} the ledger has no record of its content, so its downgrade cannot be "
-        "found; check out the branch that has it and run `flask db downgrade` there, "
-        f"or put its file back in the versions folder and run `flask db sync`{_LAST_RESORT}"
+        f"{lead} the ledger has no record of its content, {why}: check out the branch "
+        f"that has it and run `flask db downgrade` there, or {_RESTORE}{_LAST_RESORT}"
     )
 
 
-def _no_copy(lead: str) -> str:
-    return (
-        f"{lead} neither in git nor in migrepo's cache; fetch the branch that has it "
-        "(git fetch), or, if the file was deleted before it was ever committed, put it "
-        f"back in the versions folder; then run `flask db sync`{_LAST_RESORT}"
-    )
-
+# With its file back in the versions folder, the work tree has the revision again.
+_RESTORE = "restore its revision file if it was deleted before it was ever committed"
 
 # The way out when no copy of a revision's file is left anywhere.
 _LAST_RESORT = (
-    "; if no copy is left, undo its schema changes by hand and run "
-    "`flask db stamp --purge REVISION` with the revision the database is at without it"
+    "; if no copy is left, undo its changes by hand and run "
+    "`flask db stamp --purge REVISION` with the revision the database should be at"
 )
 
 
@@ -276,20 +277,26 @@ def where_is(directory: str, content_hash: str) -> tuple[list[str], list[str]]:
 def explain_missing(directory: str, revision: str, hashes: dict[str, str]) -> str:
     """A one-line error for a database at a revision this work tree lacks.
 
-    It points at ``flask db sync`` when sync can find the revision's file
-    (in git or in migrepo's cache), and otherwise names the ways out.
+    It points at ``flask db sync`` when sync can fetch the content that ran
+    (from git or migrepo's cache); otherwise it says why sync cannot help
+    and names the ways out: fetching the branch, restoring the file, or
+    undoing the changes by hand and stamping the database.
     """
     content_hash = hashes.get(revision)
     lacks = f"the database is at revision {revision}, which this work tree does not have"
     if content_hash is None:
-        return _no_record(f"{lacks}, and")
+        return _no_record(f"{lacks}, and", "so `flask db sync` cannot undo it")
     where = ""
     commits, branches = where_is(directory, content_hash)
     if commits:
         where = f" (it was added in commit {commits[0]}"
         where += f", on branch {', '.join(branches)})" if branches else ")"
     elif _quietly_fetch(directory, content_hash) is None:
-        return _no_copy(f"{lacks}, and its file is")
+        return (
+            f"{lacks}, and its content ({content_hash[:12]}) is neither in git nor in "
+            "migrepo's cache, so `flask db sync` cannot undo it: fetch the branch that has "
+            f"it (git fetch), then sync, or {_RESTORE}{_LAST_RESORT}"
+        )
     return f"{lacks}{where}; run `flask db sync` to bring the database to this work tree's heads"
 
 
