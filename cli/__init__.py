@@ -496,10 +496,11 @@ def sync(
 ) -> None:
     """Bring the database to this work tree's heads, after a branch switch.
 
-    Revisions the database is at but this work tree lacks are downgraded
-    first, each with the exact file content recorded in the ledger (fetched
-    from git's objects or migrepo's cache and checked by hash); then the
-    database is upgraded to the work tree's heads.
+    Only the revisions the database is at but this work tree lacks are
+    downgraded, each with the exact file content recorded in the ledger
+    (fetched from git's objects or migrepo's cache and checked by hash);
+    then the database is upgraded to the work tree's heads. Revisions the
+    work tree has are never downgraded.
     """
     plan = _repository.sync(
         pick_directory(directory),
@@ -519,7 +520,12 @@ def sync(
         found = sources.get(revision)
         origin = f" (content {found.content_hash[:12]}, from {found.source})" if found else ""
         click.echo(f"{verb} downgrade {revision}{origin}")
-    click.echo(f"{verb} upgrade to {', '.join(plan.heads) or '<base>'}")
+    for revision in plan.upgrade:
+        click.echo(f"{verb} upgrade {revision}")
+    if not plan.upgrade:
+        now = "would then be" if dry_run else "is now"
+        at = ", ".join(plan.kept) or "<base>"
+        click.echo(f"Nothing to upgrade: the database {now} at this work tree's heads ({at}).")
 
 
 # --- git audit ---------------------------------------------------------------

@@ -59,7 +59,8 @@ def make_config(
 ) -> Config:
     """The Config for a migrations directory, before the configure callbacks."""
     config = Config(os.path.join(directory, "alembic.ini"))
-    config.set_main_option("script_location", directory)
+    # ConfigParser interpolates values: a literal % in the path must be doubled.
+    config.set_main_option("script_location", directory.replace("%", "%%"))
     config.cmd_opts = argparse.Namespace(x=list(x_args))
     for flag in flags:
         setattr(config.cmd_opts, flag, True)
