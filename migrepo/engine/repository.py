@@ -66,6 +66,8 @@ def database_revisions() -> set[str]:
     import sqlalchemy as sa
     from flask import current_app
 
+    from functools import partial
+
     from migrepo.db.io import run_on
     from migrepo.db.ledger import DEFAULT_TABLE
 
@@ -78,7 +80,7 @@ def database_revisions() -> set[str]:
         args.get("version_table") or "alembic_version", sa.column("version_num"), schema=schema
     )
     ledger = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
-    def read(connection: sa.Connection, default: bool) -> set[str]:
+    def read(connection: sa.Connection, *, default: bool) -> set[str]:
         inspector = sa.inspect(connection)
         if not default and not inspector.has_table(ledger, schema=schema):
             return set()
@@ -88,7 +90,7 @@ def database_revisions() -> set[str]:
 
     found: set[str] = set()
     for bind, engine in current.db.engines.items():
-        found |= run_on(engine, lambda connection, d=bind is None: read(connection, d))
+        found |= run_on(engine, partial(read, default=bind is None))
     return found
 
 
