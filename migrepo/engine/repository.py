@@ -63,10 +63,10 @@ def database_revisions() -> set[str]:
     the app only reads may hold another project's version table. A database
     with no version table is at base.
     """
+    from functools import partial
+
     import sqlalchemy as sa
     from flask import current_app
-
-    from functools import partial
 
     from migrepo.db.io import run_on
     from migrepo.db.ledger import DEFAULT_TABLE
