@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.apps import Project, project
+from tests.test_async import aio_proj  # noqa: F401 - the fixture
 from tests.test_locking import add_chain, add_revision
 
 FAILING_UPGRADE = """\
@@ -376,3 +377,46 @@ def test_a_half_applied_revision_on_mariadb_resolved_both_ways(
             ("resolve", "applied"),
         ]
         assert failing.exists()
+
+
+# --- async drivers --------------------------------------------------------------------
+
+
+def test_status_plan_and_resolve_on_an_async_driver(aio_proj: Project) -> None:  # noqa: F811
+    proj = aio_proj
+    (proj.migrations / "versions" / "r2_boom.py").write_text(ASYNC_FAILING)
+    assert plan_steps(proj.ok("upgrade", "--plan").output)[0][:2] == ("upgrade", "r2")
+    assert proj.run("upgrade").exit_code == 1
+    code, report = status(proj)
+    dirty = proj.url.startswith("sqlite")
+    expected = (6, ("r2", "dirty")) if dirty else (3, ("r2", "failed"))
+    assert (code, states(report)[-1]) == expected
+    if dirty:
+        assert "the database is dirty" in proj.run("upgrade").output
+        proj.ok("resolve", "r2", "--rolled-back", "-m", "nothing was left")
+        assert status(proj)[0] == 3
+        assert ledger_rows_of(proj)[0][:2] == ("resolve", "reverted")
+
+
+ASYNC_FAILING = '''"""boom"""
+from alembic import op
+
+revision = "r2"
+down_revision = "r1"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("SELECT * FROM no_such_table")
+
+
+def downgrade():
+    pass
+'''
+
+
+def ledger_rows_of(proj: Project) -> list[tuple[str, str]]:
+    """(direction, outcome) of the ledger's rows, newest first, read through `flask db log`."""
+    rows = json.loads(proj.ok("log", "--format", "json").output)
+    return [(row["direction"], row["outcome"]) for row in rows]

@@ -286,10 +286,11 @@ def _transactional_ddl() -> dict[str, bool]:
     return {bind or "": _rolls_back_ddl(engine) for bind, engine in engines.items()}
 
 
-def _rolls_back_ddl(engine: sa.Engine) -> bool:
+def _rolls_back_ddl(engine: Any) -> bool:
     import alembic.ddl  # noqa: F401 - registers every dialect's implementation
     from alembic.ddl.impl import DefaultImpl
 
+    engine = getattr(engine, "sync_engine", engine)  # an AsyncEngine: its sync core
     try:
         return bool(DefaultImpl.get_by_dialect(engine.dialect).transactional_ddl)
     except KeyError:  # a dialect Alembic has no implementation for: assume the worst
@@ -307,6 +308,7 @@ def dirty_revisions() -> list[tuple[str, str]]:
     import sqlalchemy as sa
     from flask import current_app
 
+    from migrepo.db.io import run_on
     from migrepo.db.ledger import DEFAULT_TABLE, ledger_table
     from migrepo.engine.commands import state
 
@@ -315,22 +317,20 @@ def dirty_revisions() -> list[tuple[str, str]]:
     name = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
     schema = current.configure_args.get("version_table_schema")
     table = ledger_table(name, schema)
+    newest = (
+        sa.select(sa.func.max(table.c.id)).group_by(table.c.revision).scalar_subquery()
+    )
+    query = sa.select(table.c.revision).where(table.c.outcome == "failed", table.c.id.in_(newest))
+
+    def read(connection: sa.Connection) -> list[str]:
+        if not sa.inspect(connection).has_table(name, schema=schema):
+            return []
+        return list(connection.scalars(query))
+
     found: list[tuple[str, str]] = []
     for bind, engine in engines.items():
-        if _rolls_back_ddl(engine):
-            continue
-        with engine.connect() as connection:
-            if not sa.inspect(connection).has_table(name, schema=schema):
-                continue
-            newest = (
-                sa.select(sa.func.max(table.c.id))
-                .group_by(table.c.revision)
-                .scalar_subquery()
-            )
-            query = sa.select(table.c.revision).where(
-                table.c.outcome == "failed", table.c.id.in_(newest)
-            )
-            found.extend((bind or "", rev) for rev in connection.scalars(query))
+        if not _rolls_back_ddl(engine):
+            found.extend((bind or "", rev) for rev in run_on(engine, read))
     return sorted(found)
 
 
@@ -511,6 +511,7 @@ def _write_resolve_row(
     from flask import current_app
 
     from migrepo._version import __version__
+    from migrepo.db.io import run_on
     from migrepo.db.ledger import DEFAULT_TABLE, applied_by, git_head, ledger_table
     from migrepo.engine.commands import resolve_directory, state
 
@@ -536,6 +537,8 @@ def _write_resolve_row(
         "error": reason[:2000],
         "migrepo_version": __version__,
     }
-    with engine.begin() as connection:
+    def write(connection: sa.Connection) -> None:
         table.create(connection, checkfirst=True)
         connection.execute(table.insert().values(**row))
+
+    run_on(engine, write, begin=True)
