@@ -257,12 +257,18 @@ def test_a_failing_revision_leaves_the_last_good_one(app_dir: Path, mysql_url: s
     # MariaDB commits each DDL statement as it runs: the rollback cannot undo t3.
     assert tables(mysql_url) == {"alembic_version", "migrepo_ledger", "runs", "t1", "t2", "t3"}
 
-    # Resume: fix the revision (it must now cope with t3 being there), upgrade again;
-    # r1 and r2 are not run twice.
+    # Resume: fix the revision (it must now cope with t3 being there), record that
+    # r3 is not applied (upgrade refuses a dirty database until then), upgrade
+    # again; r1 and r2 are not run twice.
     add_revision(
         migrations, "r3", "r2", 'op.execute("INSERT INTO runs (rev) VALUES (\'r3\')")',
         name="boom",
     )
+    refused = flask_db_run(app_dir, "upgrade")
+    assert refused.returncode == 1
+    assert "Error: the database is dirty: revision r3 failed part-way" in refused.stderr
+    resolved = flask_db_run(app_dir, "resolve", "r3", "--rolled-back", "-m", "r3 keeps t3")
+    assert resolved.returncode == 0, resolved.stderr
     resumed = flask_db_run(app_dir, "upgrade")
     assert resumed.returncode == 0, resumed.stderr
     assert query(mysql_url, "SELECT version_num FROM alembic_version") == [("r3",)]
