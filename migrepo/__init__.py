@@ -28,6 +28,7 @@ from migrepo._api import (
 from migrepo._extension import Migrate, MigrateState
 from migrepo._version import __version__
 from migrepo.engine.commands import revision_graph
+from migrepo.engine.status import status
 from migrepo.errors import MigrepoError
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "revision_graph",
     "show",
     "stamp",
+    "status",
     "upgrade",
 ]
 

@@ -420,6 +420,7 @@ def test_public_names() -> None:
         "revision_graph",
         "show",
         "stamp",
+        "status",
         "upgrade",
     ]
     for name in migrepo.__all__:

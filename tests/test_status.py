@@ -157,6 +157,22 @@ def test_status_text_lists_the_ledger_facts(proj: Project) -> None:
     assert proj.run("status", "--check").exit_code == 3
 
 
+def test_status_is_a_read_api_function(proj: Project) -> None:
+    import migrepo
+
+    proj.ok("init")
+    add_chain(proj.migrations, 2)
+    proj.ok("upgrade", "r1")
+    with proj.app().app_context():
+        found = migrepo.status()
+    assert (found.exit_code, found.summary, found.pending) == (3, "1 pending", ["r2"])
+    assert [(rev.revision, rev.state) for rev in found.revisions] == [
+        ("r1", "applied"),
+        ("r2", "pending"),
+    ]
+    assert found.revisions[0].file_hash == found.revisions[0].applied_hash
+
+
 def test_status_help_documents_the_exit_codes(proj: Project) -> None:
     text = proj.ok("status", "--help").output
     for line in ("0  at head", "3  pending", "4  ahead", "5  several heads", "6  dirty"):
