@@ -216,7 +216,9 @@ def upgrade(
     `flask db resolve`.
     """
     if plan:
-        _status.echo_plan(pick_directory(directory), revision, "upgrade", x_args(x_arg))
+        _status.echo_plan(
+            pick_directory(directory), revision, "upgrade", x_args(x_arg), sql=sql
+        )
         return
     _commands.upgrade(
         pick_directory(directory),
@@ -248,7 +250,9 @@ def downgrade(
     Takes the migration lock and commits each revision on its own, as upgrade does.
     """
     if plan:
-        _status.echo_plan(pick_directory(directory), revision, "downgrade", x_args(x_arg))
+        _status.echo_plan(
+            pick_directory(directory), revision, "downgrade", x_args(x_arg), sql=sql
+        )
         return
     _commands.downgrade(
         pick_directory(directory),

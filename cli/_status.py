@@ -191,8 +191,14 @@ def plan_option(f: F) -> F:
     )(f)
 
 
-def echo_plan(directory: str | None, revision: str, direction: str, x_arg: list[str]) -> None:
+def echo_plan(
+    directory: str | None, revision: str, direction: str, x_arg: list[str], *, sql: bool = False
+) -> None:
     from migrepo.engine import status as _status
+    from migrepo.errors import UsageError
+
+    if sql:
+        raise UsageError("--plan and --sql do not go together: --sql already prints, runs nothing")
 
     found = _status.plan(directory, revision, direction, x_arg)
     at = ", ".join(found.current) or "<base>"

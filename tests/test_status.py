@@ -252,6 +252,9 @@ def test_plan_of_a_relative_target_and_a_bad_one(proj: Project) -> None:
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert result.output.splitlines()[-1] == "Error: No such revision or branch 'nosuch'"
+    result = proj.run("upgrade", "--plan", "--sql")
+    assert result.exit_code == 2
+    assert "--plan and --sql do not go together" in result.output
     assert snapshot(proj) == before
 
 
