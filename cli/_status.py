@@ -80,8 +80,8 @@ def format_status(found: Any) -> list[str]:
             if present
         ]
         name = rev.revision + (f" ({', '.join(marks)})" if marks else "")
-        if rev.database:
-            name += f" [{rev.database}]"
+        if rev.database and rev.state in ("dirty", "failed"):
+            name += f" [{rev.database}]"  # the database the step failed in
         when = f"{rev.applied_at:%Y-%m-%d %H:%M}" if rev.applied_at else "-"
         file = "-" if rev.changed is None else "changed" if rev.changed else "same"
         if rev.path is None:

@@ -188,7 +188,7 @@ def plan_steps(output: str) -> list[tuple[str, str, str]]:
     steps = []
     for number, line in enumerate(lines):
         if line[:1].isdigit():
-            direction, revision = line.split(". ", 1)[1].split(":")[0].split()
+            direction, revision = line.split(". ", 1)[1].split(":")[0].split()[:2]
             steps.append((direction, revision, lines[number + 1].split()[-1]))
     return steps
 
@@ -439,3 +439,20 @@ def ledger_rows_of(proj: Project) -> list[tuple[str, str]]:
     """(direction, outcome) of the ledger's rows, newest first, read through `flask db log`."""
     rows = json.loads(proj.ok("log", "--format", "json").output)
     return [(row["direction"], row["outcome"]) for row in rows]
+
+
+def test_plan_and_status_with_several_databases(tmp_path: Path) -> None:
+    extra = f"sqlite:///{tmp_path / 'extra.db'}"
+    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}", binds={"extra": extra}) as proj:
+        proj.ok("init", "--multidb")
+        proj.ok("migrate", "-m", "one", "--rev-id", "m1")
+        planned = plan_steps(proj.ok("upgrade", "--plan").output)
+        assert [step[:2] for step in planned] == [("upgrade", "m1"), ("upgrade", "m1")]
+        assert "2. upgrade m1 [extra]: one" in proj.ok("upgrade", "--plan").output
+        assert proj.version(extra) == set()
+        proj.ok("upgrade")
+        assert ledger_hashes(proj.url) == [planned[0]]
+        assert ledger_hashes(extra) == [planned[1]]
+        code, report = status(proj)
+        assert (code, states(report)) == (0, [("m1", "applied")])
+        assert "m1 (head)  " in proj.ok("status").output
