@@ -309,14 +309,17 @@ def dirty_revisions() -> list[tuple[str, str]]:
     from flask import current_app
 
     from migrepo.db.io import run_on
-    from migrepo.db.ledger import DEFAULT_TABLE, ledger_table
+    from migrepo.db.ledger import DEFAULT_TABLE
     from migrepo.engine.commands import state
 
     current = state()
     engines = getattr(current.db, "engines", None) or {}
     name = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
     schema = current.configure_args.get("version_table_schema")
-    table = ledger_table(name, schema)
+    # The three columns read, as a lightweight table: it compiles once per process.
+    table = sa.table(
+        name, sa.column("id"), sa.column("revision"), sa.column("outcome"), schema=schema
+    )
     newest = (
         sa.select(sa.func.max(table.c.id)).group_by(table.c.revision).scalar_subquery()
     )
