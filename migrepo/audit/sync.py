@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrepo.audit.walk import shallow_boundary_at
 from migrepo.errors import MigrepoError
 from migrepo.store.files import atomic_write
 from migrepo.store.objects import ObjectCache
@@ -117,10 +118,17 @@ def recover(
             )
         found = fetch(directory, content_hash)
         if found is None:
+            boundary = shallow_boundary_at(directory)
+            fix = (
+                f"this shallow clone's history stops at {', '.join(b[:7] for b in boundary)} "
+                "and may lack it: run `git fetch --unshallow`"
+                if boundary
+                else "fetch the branch that has it (git fetch)"
+            )
             raise SyncError(
                 f"the script of revision {revision} (content {content_hash}) is neither in "
-                "git's object database nor in migrepo's cache; fetch the branch that has it "
-                "(git fetch) and run `flask db sync` again"
+                f"git's object database nor in migrepo's cache; {fix} and run `flask db sync` "
+                "again"
             )
         data, source = found
         # Named by the checked hash: the revision id comes from the database.
@@ -183,6 +191,13 @@ def explain_missing(directory: str, revision: str, hashes: dict[str, str]) -> st
         if commits:
             where = f" (it was added in commit {commits[0]}"
             where += f", on branch {', '.join(branches)})" if branches else ")"
+        else:
+            boundary = shallow_boundary_at(directory)
+            if boundary:
+                where = (
+                    " (which commit added it is unknown: this shallow clone's history stops "
+                    f"at {', '.join(b[:7] for b in boundary)})"
+                )
     return (
         f"the database is at revision {revision}, which this work tree does not have{where}; "
         "run `flask db sync` to bring the database to this work tree's heads"
