@@ -59,12 +59,20 @@ def fast_import_stream(n: int, skeleton: dict[str, bytes]) -> tuple[bytes, dict[
     mark_of: dict[str, int] = {}  # revision id -> mark of the commit that added it
     main_tip = side_tip = 1
     in_merges = 0
+    side_files: list[tuple[str, str]] = []
     for r in revs:
         mark = r.index + 2
         name, text = gen.render(r)
         if r.kind == "merge":
             header("refs/heads/main", mark, "Merge the side branch, joining the heads")
             out.append(f"from :{main_tip}\nmerge :{side_tip}\n".encode())
+            # fast-import starts from the first parent's tree: bring the side's files in.
+            for side_name, side_text in side_files:
+                out.append(
+                    f"M 100644 inline migrations/versions/{side_name}\n".encode()
+                    + _data(side_text)
+                )
+            side_files.clear()
             main_tip = mark
             in_merges += 1
         elif r.kind == "side":
@@ -72,6 +80,7 @@ def fast_import_stream(n: int, skeleton: dict[str, bytes]) -> tuple[bytes, dict[
             header("refs/heads/side", mark, f"Add {name}")
             out.append(f"from :{mark_of[r.parents[0]]}\n".encode())
             side_tip = mark
+            side_files.append((name, text))
         else:
             header("refs/heads/main", mark, f"Add {name}")
             out.append(f"from :{main_tip}\n".encode())
