@@ -357,3 +357,45 @@ def test_log_outside_a_shallow_clone_starts_no_git(proj: Project, repo: git.Repo
     result = proj.ok("log")
     assert result.stderr == ""
     assert "not in this shallow clone" not in result.stdout
+
+
+def test_sync_in_a_shallow_clone_says_what_it_lacks(
+    proj: Project, repo: git.Repo, tmp_path: Path, sqlite_url: str
+) -> None:
+    committed_base(proj, repo)
+    repo.git.checkout("-b", "feature")
+    proj.ok("revision", "-m", "add orders", "--rev-id", "c3")
+    commit(repo, "Add orders", 1, proj.migrations)
+    proj.ok("upgrade")  # the database is at c3, which main lacks
+    repo.git.checkout("main")
+    (tmp_path / "notes.txt").write_text("main moves on\n")
+    tip = commit(repo, "Touch main", 2, tmp_path / "notes.txt")
+
+    clone_dir = tmp_path / "clone"
+    git.Repo.clone_from(f"file://{tmp_path}", clone_dir, depth=1, branch="main").close()
+    with project(clone_dir, sqlite_url) as shallow:
+        upgrade = shallow.run("upgrade")
+        assert upgrade.exit_code == 1
+        assert upgrade.output.splitlines()[-1] == (
+            "Error: the database is at revision c3, which this work tree does not have "
+            "(which commit added it is unknown: this shallow clone's history stops at "
+            f"{tip[:7]}); run `flask db sync` to bring the database to this work tree's heads"
+        )
+        sync = shallow.run("sync")
+        assert sync.exit_code == 1
+        assert f"this shallow clone's history stops at {tip[:7]} and may lack it: run " \
+            "`git fetch --unshallow` and run `flask db sync` again" in sync.output
+        assert shallow.version() == {"c3"}
+
+
+def test_shallow_boundary_at_a_linked_work_tree(repo: git.Repo, tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x\n")
+    first = commit(repo, "One", 0, tmp_path / "f")
+    linked = tmp_path.parent / f"{tmp_path.name}-linked"
+    repo.git.worktree("add", "--detach", str(linked), first)
+    assert walk.shallow_boundary_at(linked / "deep" / "er") == ()
+    (Path(repo.git_dir) / "shallow").write_text(first + "\n")
+    assert walk.shallow_boundary_at(linked) == (first,)
+    assert walk.shallow_boundary_at(tmp_path) == (first,)
+    with git.Repo(linked) as other:
+        assert walk.shallow_boundary(other) == (first,)
