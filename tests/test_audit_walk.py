@@ -241,15 +241,22 @@ def test_cache_is_extended_and_survives_a_rewritten_history(
 def test_corrupt_cache_walks_again(proj: Project, repo: git.Repo) -> None:
     first = committed_base(proj, repo)
     blame(proj)
-    cache = proj.migrations / ".migrepo" / walk.CACHE_FILE
-    data = json.loads(cache.read_text())
-    data["steps"] = [["not", "a", "step", "at all"]]
-    data["head"] = "0" * 40
-    cache.write_text(json.dumps(data))
+    answer = proj.migrations / ".migrepo" / walk.CACHE_FILE
+    walked = proj.migrations / ".migrepo" / walk.WALK_FILE
+    assert json.loads(walked.read_text())["head"] == first
+
+    # The cached commit is an ancestor, but the walk to continue is unreadable.
+    proj.ok("revision", "-m", "add email", "--rev-id", "b2")
+    second = commit(repo, "Add email", 1, proj.migrations)
+    walked.write_text(json.dumps({"format": 1, "head": first, "steps": [["not a step"]]}))
+    rows = blame(proj)
+    assert sha(rows["a1"], "introduced_in") == first
+    assert sha(rows["b2"], "introduced_in") == second
+    assert json.loads(walked.read_text())["head"] == second
+
+    answer.write_text("{ not json")
     assert sha(blame(proj)["a1"], "introduced_in") == first
-    cache.write_text("{ not json")
-    assert sha(blame(proj)["a1"], "introduced_in") == first
-    assert json.loads(cache.read_text())["head"] == first
+    assert json.loads(answer.read_text())["head"] == second
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anyway")

@@ -109,6 +109,32 @@ def relative_path(repo: git.Repo, path: str | os.PathLike[str]) -> str | None:
     return inside.as_posix()
 
 
+def relative_paths(
+    repo: git.Repo, paths: Iterable[str | os.PathLike[str]]
+) -> dict[str | os.PathLike[str], str | None]:
+    """:func:`relative_path` of many files, resolving each folder once, not each file.
+
+    A file that is itself a symbolic link keeps its own name, as git tracks it.
+    String operations, not pathlib: this runs for every revision file.
+    """
+    root = str(work_tree(repo))
+    folders: dict[str, str | None] = {}
+    found: dict[str | os.PathLike[str], str | None] = {}
+    for path in paths:
+        parent, name = os.path.split(os.path.abspath(os.fspath(path)))
+        if parent not in folders:
+            real = os.path.realpath(parent)
+            if real == root:
+                folders[parent] = ""
+            elif real.startswith(root.rstrip(os.sep) + os.sep):
+                folders[parent] = Path(real[len(root.rstrip(os.sep)) + 1:]).as_posix() + "/"
+            else:
+                folders[parent] = None
+        folder = folders[parent]
+        found[path] = None if folder is None else folder + name
+    return found
+
+
 def head(repo: git.Repo) -> tuple[str | None, bool]:
     """The HEAD commit (None on a branch with no commit yet) and whether the work tree is dirty.
 
@@ -351,7 +377,7 @@ def blame(
     if repo is None:
         return Blame([_row(found, str(found.path)) for found in files], None)
     with repo:
-        relpaths = {found.path: relative_path(repo, found.path) for found in files}
+        relpaths = relative_paths(repo, [found.path for found in files])
         states = file_states(repo, [rel for rel in relpaths.values() if rel is not None])
         folders = [relative_path(repo, location) for location in locations] or [
             posixpath.dirname(rel) or "." for rel in relpaths.values() if rel is not None
@@ -363,9 +389,12 @@ def blame(
                 repo, [folder for folder in folders if folder is not None], start
             )
         boundary = walk.shallow_boundary(repo)
-        infos = found_history.commits if found_history is not None else {}
-        missing = [sha for sha in boundary if sha not in infos]
-        infos = {**infos, **walk.commit_infos(repo, missing)} if missing else infos
+        missing = [
+            sha for sha in boundary if found_history is None or not found_history.knows(sha)
+        ]
+        infos = walk.commit_infos(repo, missing) if missing else {}
+        if found_history is not None:
+            infos.update((sha, found_history.info(sha)) for sha in boundary if sha not in infos)
         rows = []
         for found in files:
             rel = relpaths[found.path]

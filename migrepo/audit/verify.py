@@ -100,8 +100,8 @@ def uncommitted_files(subject: Subject) -> Iterator[Finding]:
         if repo is None:
             return
         with repo:
-            relpaths = [_git.relative_path(repo, found.path) for found in subject.files]
-            states = _git.file_states(repo, [rel for rel in relpaths if rel is not None])
+            relpaths = _git.relative_paths(repo, [found.path for found in subject.files])
+            states = _git.file_states(repo, [rel for rel in relpaths.values() if rel is not None])
             boundary = shallow_boundary(repo)
     except GitError as exc:
         yield Finding("warning", f"cannot tell which revision files are committed: {exc}")

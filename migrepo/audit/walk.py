@@ -20,7 +20,8 @@ In a shallow clone the walk stops at the boundary commits: a file present
 there has an unknown history, never the boundary commit as its author.
 
 The answer is cached in ``<migrations>/.migrepo/history.json``, keyed by the
-commit it was computed at (and the locations and shallow boundary). A later
+commit it was computed at (and the locations and shallow boundary), and the
+walk behind it in ``history-walk.json``. A later
 run walks only the commits added since; when the cached commit is no longer
 an ancestor of HEAD (after a rebase or a reset) it walks everything again. The
 cache is best effort: a write that fails logs one warning, and a file that
@@ -34,7 +35,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("migrepo")
 
 FORMAT = 1
-CACHE_FILE = "history.json"
+CACHE_FILE = "history.json"  # the answer at one commit
+WALK_FILE = "history-walk.json"  # the walk behind it, for a later run to continue
 # An introducing or changing commit that lies beyond a shallow clone's boundary
 # is stored as this prefix and the boundary commit: "at or before <boundary>".
 CUT = "^"
@@ -100,13 +102,23 @@ class History:
     # What the walk replayed, oldest first: what a later run continues from.
     steps: tuple[Step, ...] = ()
     tip: str | None = None  # the newest step (HEAD itself may touch no location)
+    # Commits read from the cache as [sha, author, date, subject], made CommitInfo on demand.
+    raw_commits: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def shallow(self) -> bool:
         return bool(self.boundary)
 
+    def knows(self, sha: str) -> bool:
+        return sha in self.commits or sha in self.raw_commits
+
     def info(self, sha: str) -> CommitInfo:
-        return self.commits.get(sha) or CommitInfo(sha, "", "", "")
+        found = self.commits.get(sha)
+        if found is None:
+            fields = self.raw_commits.get(sha)
+            found = CommitInfo(*fields) if fields else CommitInfo(sha, "", "", "")
+            self.commits[sha] = found
+        return found
 
     def of(self, path: str) -> FileHistory:
         """The history of the file at ``path`` (relative to the work tree); Nones if unknown."""
@@ -149,7 +161,10 @@ def history(
         return cached
     found = None
     if cached is not None and cached.tip is not None and _is_ancestor(repo, cached.head, head):
-        found = _extend(repo, cached, head, locations, boundary)
+        assert cache_dir is not None
+        walked = _load_steps(cache_dir, cached)
+        if walked is not None:
+            found = _extend(repo, walked, head, locations, boundary)
     if found is None:
         found = _full(repo, head, locations, boundary)
     if cache_dir is not None:
@@ -417,14 +432,18 @@ def _apply(
 # --- the cache -------------------------------------------------------------------
 
 
-def _cache_path(cache_dir: str | os.PathLike[str]) -> Path:
-    return ObjectCache(cache_dir).root / CACHE_FILE
+def _cache_path(cache_dir: str | os.PathLike[str], name: str = CACHE_FILE) -> Path:
+    return ObjectCache(cache_dir).root / name
 
 
 def _load(
     cache_dir: str | os.PathLike[str], locations: Sequence[str], boundary: Sequence[str]
 ) -> History | None:
-    """The cached walk for these locations and this shallow boundary; None if none is usable."""
+    """The cached answer for these locations and this shallow boundary; None if none is usable.
+
+    Only the answer is read here; :func:`_load_steps` reads the walk behind it
+    when a run has to continue it.
+    """
     try:
         data = json.loads(_cache_path(cache_dir).read_bytes())
         if (
@@ -433,44 +452,84 @@ def _load(
             or data["boundary"] != list(boundary)
         ):
             return None
-        commits = {sha: CommitInfo(sha, *fields) for sha, fields in data["commits"].items()}
+        shas = [fields[0] for fields in data["commits"]]
+
+        def sha(index: int) -> str:
+            return CUT + shas[-index - 1] if index < 0 else shas[index]
+
+        files = {path: (sha(first), sha(last)) for path, (first, last) in data["files"].items()}
+        return History(
+            str(data["head"]),
+            files,
+            {},
+            tuple(boundary),
+            (),
+            data["tip"],
+            {fields[0]: fields for fields in data["commits"]},
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return None  # missing, unreadable or from another version: walk again
+
+
+def _load_steps(cache_dir: str | os.PathLike[str], cached: History) -> History | None:
+    """``cached`` with the walk it was computed from; None if that cannot be read."""
+    try:
+        data = json.loads(_cache_path(cache_dir, WALK_FILE).read_bytes())
+        if data["format"] != FORMAT or data["head"] != cached.head:
+            return None
+        commits = {fields[0]: CommitInfo(*fields) for fields in data["commits"]}
         steps = tuple(
             Step(sha, tuple(parents), tuple(Change(*change) for change in changes))
             for sha, parents, changes in data["steps"]
         )
-        files = {path: (entry[0], entry[1]) for path, entry in data["files"].items()}
-        return History(
-            str(data["head"]), files, commits, tuple(boundary), steps, data["tip"]
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # missing, unreadable or from another version: walk again
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return None
+    return History(cached.head, cached.files, commits, cached.boundary, steps, cached.tip)
 
 
 def _save(cache_dir: str | os.PathLike[str], locations: Sequence[str], found: History) -> None:
-    payload = {
+    """Write the walk, then the answer (small: what a run at the same commit reads)."""
+    walked = {
         "format": FORMAT,
         "head": found.head,
-        "tip": found.tip,
-        "locations": list(locations),
-        "boundary": list(found.boundary),
-        "files": found.files,
-        "commits": {
-            sha: [info.author, info.date, info.subject] for sha, info in found.commits.items()
-        },
+        "commits": [_commit_fields(info) for info in found.commits.values()],
         "steps": [
             [step.sha, list(step.parents), [_change_fields(c) for c in step.changes]]
             for step in found.steps
         ],
     }
+    index: dict[str, int] = {}
+
+    def number(sha: str) -> int:
+        cut = sha.startswith(CUT)
+        sha = sha[len(CUT):] if cut else sha
+        at = index.setdefault(sha, len(index))
+        return -at - 1 if cut else at
+
+    files = {path: [number(first), number(last)] for path, (first, last) in found.files.items()}
+    answer = {
+        "format": FORMAT,
+        "head": found.head,
+        "tip": found.tip,
+        "locations": list(locations),
+        "boundary": list(found.boundary),
+        "commits": [_commit_fields(found.info(sha)) for sha in index],
+        "files": files,
+    }
     try:
         ObjectCache(cache_dir).ensure()
-        atomic_write(
-            _cache_path(cache_dir),
-            json.dumps(payload, separators=(",", ":")),
-            durable=False,
-        )
+        for name, payload in ((WALK_FILE, walked), (CACHE_FILE, answer)):
+            atomic_write(
+                _cache_path(cache_dir, name),
+                json.dumps(payload, separators=(",", ":")),
+                durable=False,
+            )
     except OSError as exc:
-        log.warning("git history not cached in %s: %s", _cache_path(cache_dir), exc)
+        log.warning("git history not cached in %s: %s", ObjectCache(cache_dir).root, exc)
+
+
+def _commit_fields(info: CommitInfo) -> list[str]:
+    return [info.sha, info.author, info.date, info.subject]
 
 
 def _change_fields(change: Change) -> list[Any]:
