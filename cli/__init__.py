@@ -259,8 +259,7 @@ def show(directory: str | None, revision: str) -> None:
     """
     directory = pick_directory(directory)
     _commands.show(directory, revision)
-    shown = _repository.shown_revisions(directory, revision, x_args())
-    report = _repository.blame(directory, shown)
+    report = _repository.shown_blame(directory, revision, x_args())
     for row in report.rows:
         which = f" ({row.revision})" if len(report.rows) > 1 else ""
         click.echo(f"Content hash{which}: {row.content_hash}")

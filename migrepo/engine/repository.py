@@ -211,15 +211,42 @@ def _match_revision(known: Sequence[str], argument: str) -> str:
     return matches[0]
 
 
-def shown_revisions(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
-) -> list[str]:
-    """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
+def _shown_scripts(
+    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs
+) -> list[Script]:
     script = script_directory(get_config(directory))
     target: Any = revision
     if revision == "current":
         target = tuple(sorted(current_revisions(directory, x_arg)))
-    return [sc.revision for sc in script.get_revisions(target) if sc is not None]
+    return [sc for sc in script.get_revisions(target) if sc is not None]
+
+
+def shown_revisions(
+    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
+) -> list[str]:
+    """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
+    return [sc.revision for sc in _shown_scripts(directory, revision, x_arg)]
+
+
+def shown_blame(
+    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
+) -> Blame:
+    """:func:`blame` of the revisions ``show REVISION`` prints, in Alembic's order.
+
+    Reads only their files, not every revision file as :func:`blame` does.
+    """
+    from pathlib import Path
+
+    from migrepo.audit import gitrepo as _git
+    from migrepo.store.reader import read_revision_file, version_locations
+
+    scripts = _shown_scripts(directory, revision, x_arg)
+    files = [read_revision_file(Path(sc.path)) for sc in scripts]
+    for found in files:
+        if found.error is not None:
+            raise found.error
+    locations = version_locations(get_config(directory))
+    return _git.blame(files, resolve_directory(directory), locations)
 
 
 def ledger_commits_missing(
