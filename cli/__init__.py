@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from migrepo._text import printable
 from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import (
     GroupOptions,
@@ -261,8 +262,8 @@ def show(directory: str | None, revision: str) -> None:
     report = _repository.blame(directory, shown)
     for row in report.rows:
         which = f" ({row.revision})" if len(report.rows) > 1 else ""
-        click.echo(f"Content hash{which}: {row.content_hash}")
-        click.echo(f"Introduced in{which}: {_introduced(row)}")
+        click.echo(printable(f"Content hash{which}: {row.content_hash}"))
+        click.echo(printable(f"Introduced in{which}: {_introduced(row)}"))
 
 
 @db.command()
@@ -413,7 +414,7 @@ def verify(directory: str | None, strict: bool) -> None:
     """
     findings = _repository.verify(pick_directory(directory), strict)
     for finding in findings:
-        click.echo(f"{finding.level}: {finding.message}", err=finding.level == "error")
+        click.echo(printable(f"{finding.level}: {finding.message}"), err=finding.level == "error")
     errors = sum(finding.level == "error" for finding in findings)
     if errors:
         raise click.exceptions.Exit(1)
@@ -478,16 +479,19 @@ def _format_log_entry(row: dict[str, Any]) -> str:
         commit = "(no commit yet)" if row["git_dirty"] is not None else "(not in a git work tree)"
     if row["git_dirty"]:
         commit += " (uncommitted changes)"
+    started = row["started_at"]
+    when = f"{started:%Y-%m-%d %H:%M:%S} UTC" if started is not None else "(unknown)"
     lines = [
         f"{row['direction']} {row['revision']}{where} ({row['outcome']})",
-        f"Date:    {row['started_at']:%Y-%m-%d %H:%M:%S} UTC, {row['duration_ms']} ms",
+        f"Date:    {when}, {row['duration_ms']} ms",
         f"By:      {row['applied_by']}, migrepo {row['migrepo_version']}",
         f"Commit:  {commit}",
         f"Content: {row['content_hash'] or '(no file)'}",
     ]
     if row["error"]:
         lines.append(f"Error:   {row['error']}")
-    return "\n".join(lines)
+    # Ledger values are whatever the database holds: never raw escapes on a terminal.
+    return "\n".join(printable(str(line)) for line in lines)
 
 
 @db.command()
@@ -598,4 +602,5 @@ def _format_blame(row: Any) -> str:
     last = row.last_changed_in
     if last is not None and row.introduced_in is not None and last.sha != row.introduced_in.sha:
         lines.append(f"    changed  {commit_line(last)}")
-    return "\n".join(lines)
+    # Authors and subjects come from git as anyone wrote them.
+    return "\n".join(printable(line) for line in lines)

@@ -17,7 +17,7 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
-from migrepo._text import mask_passwords
+from migrepo._text import mask_passwords, printable
 from migrepo.cli._options import group_options, pick_directory
 from migrepo.engine import commands as _commands
 from migrepo.engine import repository as _repository
@@ -49,7 +49,8 @@ def describe(exc: BaseException, migrations: str | None = None) -> str:
         where = _location_in(exc, migrations)
         if where:
             message = f"{message} (at {where})"
-    return mask_passwords(message)
+    # Messages quote the database (alembic_version, the ledger) and git: no raw escapes.
+    return printable(mask_passwords(message))
 
 
 def _known_error_types() -> tuple[type[BaseException], ...]:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
-from migrepo._text import mask_passwords
+from migrepo._text import mask_passwords, printable
 from migrepo.engine import commands as _commands
 from migrepo.errors import MigrepoError
 
@@ -33,7 +33,7 @@ def _exit_on_error(f: Callable[P, R]) -> Callable[P, R]:
         try:
             return f(*args, **kwargs)
         except (MigrepoError, CommandError) as exc:
-            log.error("Error: %s", mask_passwords(str(exc)))
+            log.error("Error: %s", printable(mask_passwords(str(exc))))
             sys.exit(1)
 
     return wrapper

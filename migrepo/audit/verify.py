@@ -116,12 +116,28 @@ def changed_after_apply(subject: Subject) -> Iterator[Finding]:
         found = by_revision.get(revision)
         if found is None or row["content_hash"] is None or found.blob == row["content_hash"]:
             continue
+        if _stored_by_git(found) == row["content_hash"]:
+            continue  # the same blob, checked out with other line endings (core.autocrlf)
+        started = row["started_at"]
+        when = f"on {started:%Y-%m-%d %H:%M} UTC" if started is not None else "at an unknown time"
         yield Finding(
             "error",
             f"revision {revision} changed after it was applied: {found.path} hashes to "
-            f"{found.blob}, but {row['content_hash']} ran on {row['started_at']:%Y-%m-%d %H:%M} "
-            f"UTC by {row['applied_by']}; restore the file (git checkout) or write a new revision",
+            f"{found.blob}, but {row['content_hash']} ran {when} "
+            f"by {row['applied_by']}; restore the file (git checkout) or write a new revision",
         )
+
+
+def _stored_by_git(found: RevisionFile) -> str | None:
+    """The blob git would store for the file, when its line endings could differ; else None."""
+    from migrepo.audit.gitblob import might_convert, stored_hash
+    from migrepo.errors import GitError
+
+    try:
+        data = found.path.read_bytes()
+        return stored_hash(found.path, data) if might_convert(data) else None
+    except (OSError, GitError):
+        return None
 
 
 def applied(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
