@@ -5,8 +5,9 @@ Everything around it (git lookups, the object cache, the revision index,
 HEADS, any write into ``.migrepo/``) runs inside :meth:`BestEffort.attempt`:
 a failure logs one warning line for that kind of work, and the caller
 records the value as unknown (None). It never changes a command's exit
-status. One :class:`BestEffort` belongs to one run; nothing is shared
-between runs or threads.
+status. One :class:`BestEffort` belongs to one run (:func:`scope` makes
+it the current one for the run's context, so the index and the ledger share
+it); nothing is shared between runs or threads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 log = logging.getLogger("migrepo")
 
@@ -49,3 +51,26 @@ class BestEffort:
             "migrepo could not %s (%s); carrying on without it", what,
             printable(mask_passwords(detail)),
         )
+
+
+_CURRENT: ContextVar[BestEffort | None] = ContextVar("migrepo_best_effort", default=None)
+
+
+@contextmanager
+def scope(effort: BestEffort) -> Iterator[BestEffort]:
+    """Make ``effort`` the current run's for the ``with`` block (this thread or task only)."""
+    token = _CURRENT.set(effort)
+    try:
+        yield effort
+    finally:
+        _CURRENT.reset(token)
+
+
+def current() -> BestEffort:
+    """The current run's :class:`BestEffort`, or a new one outside a run."""
+    return _CURRENT.get() or BestEffort()
+
+
+def writing(folder: object) -> str:
+    """The one "what" of every failed write into ``folder`` (``.migrepo``): one warning."""
+    return f"write to {folder}"

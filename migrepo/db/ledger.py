@@ -35,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
-from migrepo._best_effort import BestEffort
+from migrepo._best_effort import BestEffort, scope, writing
 from migrepo._text import mask_passwords
 from migrepo._version import __version__
 from migrepo.db.ledger_table import DEFAULT_TABLE, create_table, ledger_table, read_rows
@@ -188,15 +188,18 @@ class Recorder:
             ctx.execute(CreateTable(table, if_not_exists=True))
         else:
             connection = ctx.connection
-            if not sa.inspect(connection).has_table(table.name, schema=table.schema):
-                if connection.dialect.name == "sqlite":
-                    # One writer per file (and the migration lock is per file):
-                    # no race, and a second connection would wait on this one.
-                    table.create(connection, checkfirst=True)
-                else:
-                    # Beside the run's transaction, never inside it: MySQL would
-                    # commit the step half-way, PostgreSQL would race other apps.
-                    create_table(connection.engine, table)
+            dialect = connection.dialect.name
+            if dialect == "sqlite":
+                # One writer per file (and the migration lock is per file): no
+                # race, and a second connection would wait on this one.
+                table.create(connection, checkfirst=True)
+            elif dialect in ("mysql", "mariadb") or not sa.inspect(connection).has_table(
+                table.name, schema=table.schema
+            ):
+                # Beside the run's transaction, never inside it: MySQL would commit
+                # the step half-way, PostgreSQL would race other apps. (MySQL does
+                # not look first: its information_schema fails on a table being made.)
+                create_table(connection.engine, table)
         self._created.add(id(ctx))
 
     def _content_hash(self, step: Any, revision: str) -> str | None:
@@ -233,7 +236,7 @@ class Recorder:
                 if len(stored) <= _HASH_WIDTH:
                     digest, data = stored, normalized
             if data is not None:
-                with self.effort.attempt("keep a copy in the object cache"):
+                with self.effort.attempt(writing(self.cache.root)):
                     self.cache.put(digest, data)
         return digest
 
@@ -318,7 +321,9 @@ def recording(
             user_callbacks = (user_callbacks,)
         configure_args["on_version_apply"] = (*user_callbacks, recorder)
     try:
-        yield recorder
+        # The index and the recorder share one run's warnings: each kind warns once.
+        with scope(recorder.effort if recorder is not None else BestEffort()):
+            yield recorder
     except BaseException as exc:
         if recorder is not None and direction in ("upgrade", "downgrade"):
             with suppress(Exception):  # the original error matters more than the ledger's

@@ -33,16 +33,24 @@ def create_table(engine: sa.Engine, table: sa.Table) -> None:
     """Create the ledger table unless it exists, in a transaction of its own.
 
     Safe when apps with other version tables (so other migration locks)
-    share the database: on PostgreSQL the creators take turns on an advisory
+    share the database. On PostgreSQL the creators take turns on an advisory
     transaction lock of their own (``CREATE TABLE IF NOT EXISTS`` alone still
-    races there); anywhere, a creator that loses the race finds the table
-    there and carries on.
+    races there, on ``pg_type``). MySQL and MariaDB settle it themselves with
+    ``CREATE TABLE IF NOT EXISTS`` (their metadata locks serialise it, and it
+    reads no ``information_schema``, which fails on a table being created).
+    Anywhere, a creator that still loses the race finds the table there.
     """
+    from sqlalchemy.schema import CreateTable
+
     from migrepo.db.lock import lock_key
 
     try:
         with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
+            dialect = connection.dialect.name
+            if dialect in ("mysql", "mariadb"):
+                connection.execute(CreateTable(table, if_not_exists=True))
+                return
+            if dialect == "postgresql":
                 key = lock_key(f"ledger:{table.name}", table.schema)
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
             table.create(connection, checkfirst=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrepo._best_effort import BestEffort
+from migrepo._best_effort import BestEffort, current, writing
 from migrepo.store import layout
 from migrepo.store.blob import DIGEST
 from migrepo.store.files import atomic_write
@@ -91,7 +91,7 @@ class Index:
             "stats": self.stats,
             "records": self.records,
         }
-        with (effort or BestEffort()).attempt("write the revision index"):
+        with (effort or current()).attempt(writing(self.path.parent)):
             layout.ensure(self.path.parent.parent)
             atomic_write(self.path, json.dumps(payload, separators=(",", ":")), durable=False)
             self.dirty = False
