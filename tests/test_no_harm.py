@@ -517,3 +517,43 @@ def test_graph_commands_do_not_run_files_without_label_lines(proj: Project) -> N
     assert proj.ok("branches").output == ""
     assert "<base> -> a1 (head), old style" in proj.ok("history").output
     assert "executed" not in proj.ok("history", "--graph").output
+
+
+def test_a_read_only_migrations_directory_locks_in_the_temporary_folder(
+    tmp_path: Path, read_only: Callable[[Path], Path]
+) -> None:
+    """Databases with no lock of their own lock .migrepo/lock; read-only, a file in /tmp."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from migrepo.db.lock import migration_lock
+    from migrepo.errors import LockTimeout
+    from migrepo.store.layout import temporary_lock_path
+
+    (tmp_path / "migrations").mkdir()
+    image = read_only(tmp_path / "migrations")
+    engine: Any = SimpleNamespace(dialect=SimpleNamespace(name="somedb", is_async=False))
+    with migration_lock(engine, directory=image) as description:
+        assert description == f"lock file {temporary_lock_path(image)}"
+        with (
+            pytest.raises(LockTimeout),
+            migration_lock(engine, directory=image, timeout=0.05, on_wait=lambda _: None),
+        ):
+            pass
+    assert not temporary_lock_path(image).exists()
+
+
+def test_without_the_index_a_removed_file_leaves_its_hash_unknown(proj: Project) -> None:
+    """MIGREPO_INDEX = False: Alembic loads the modules, so the file is read after the step;
+    gone by then, its hash is unknown, and the run goes on."""
+    proj.config["MIGREPO_INDEX"] = False
+    proj.ok("init")
+    add_revision(
+        proj.migrations, "r1", None,
+        'op.create_table("t1", sa.Column("id", sa.Integer, primary_key=True))\n'
+        "import pathlib; pathlib.Path(__file__).unlink()",
+    )
+    result = proj.ok("upgrade")
+    assert result.output.count(WARNING) == 1, result.output
+    assert proj.version() == {"r1"}
+    assert [(rev, digest) for rev, _, digest, _ in ledger(proj.url)] == [("r1", None)]

@@ -32,7 +32,13 @@ from contextlib import AbstractContextManager, contextmanager
 
 import sqlalchemy as sa
 
-from migrepo.db.lock_file import LOCK_SUFFIX, FileLock, directory_lock_path, sqlite_lock_path
+from migrepo.db.lock_file import (
+    LOCK_SUFFIX,
+    FileLock,
+    directory_lock_path,
+    sqlite_lock_path,
+    temporary_lock_path,
+)
 from migrepo.db.lock_server import ConnectionLock, MySqlLock, PgLock
 from migrepo.db.lock_wait import OnWait
 from migrepo.errors import DatabaseError
@@ -115,13 +121,14 @@ def migration_lock(
         if path is None:
             yield "no lock: in-memory database"
             return
-        lock = FileLock(path, timeout, on_wait, fallback=directory_lock_path(directory))
+        fallbacks = (directory_lock_path(directory), temporary_lock_path(directory))
+        lock = FileLock(path, timeout, on_wait, fallbacks)
     else:
         path = directory_lock_path(directory)
         if path is None:
             raise DatabaseError(
                 f"no migration lock for {backend}: pass the migrations directory for a lock file"
             )
-        lock = FileLock(path, timeout, on_wait)
+        lock = FileLock(path, timeout, on_wait, (temporary_lock_path(directory),))
     with lock as description:
         yield description

@@ -44,6 +44,11 @@ def directory_lock_path(directory: str | os.PathLike[str] | None) -> Path | None
     return layout.lock_path(directory) if directory is not None else None
 
 
+def temporary_lock_path(directory: str | os.PathLike[str] | None) -> Path | None:
+    """Where to lock when ``.migrepo/`` cannot be written (a read-only checkout)."""
+    return layout.temporary_lock_path(directory) if directory is not None else None
+
+
 class FileLock:
     """An exclusive ``flock`` on a file, which the kernel drops when the process ends.
 
@@ -58,12 +63,12 @@ class FileLock:
         path: Path,
         timeout: float | None,
         on_wait: OnWait,
-        fallback: Path | None = None,
+        fallbacks: tuple[Path | None, ...] = (),
     ) -> None:
         self.path = path
         self.timeout = timeout
         self.on_wait = on_wait
-        self.fallback = fallback
+        self.fallbacks = [path for path in fallbacks if path is not None]
         self._fd: int | None = None
 
     def __enter__(self) -> str:
@@ -102,19 +107,23 @@ class FileLock:
             os.close(fd)  # the previous holder deleted this file as it left: start over
 
     def _open(self) -> int:
-        try:
-            return _open_lock_file(self.path)
-        except OSError as exc:
-            if self.fallback is None or self.path == self.fallback:
-                raise DatabaseError(f"cannot create the lock file {self.path}: {exc}") from exc
-            log.warning(
-                "cannot create the lock file %s (%s); locking %s instead",
-                self.path,
-                exc,
-                self.fallback,
-            )
-            self.path = self.fallback
-            return _open_lock_file(self.path)
+        """Open the lock file, else the first fallback that can be created (one warning)."""
+        first = self.path
+        for candidate in [self.path, *self.fallbacks]:
+            try:
+                fd = _open_lock_file(candidate)
+            except OSError as exc:
+                error = exc
+                continue
+            if candidate != first:
+                log.warning(
+                    "cannot create the lock file %s (%s); locking %s instead",
+                    first, error, candidate,
+                )
+            self.path = candidate
+            self.fallbacks = []  # starting over after a holder left: the same file
+            return fd
+        raise DatabaseError(f"cannot create the lock file {first}: {error}") from error
 
     def __exit__(self, *exc_info: object) -> None:
         if self._fd is not None:

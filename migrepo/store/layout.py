@@ -46,6 +46,19 @@ def lock_path(migrations: str | os.PathLike[str]) -> Path:
     return root(migrations) / LOCK_FILE
 
 
+def temporary_lock_path(migrations: str | os.PathLike[str]) -> Path:
+    """The lock file of a migrations directory whose ``.migrepo/`` cannot be written.
+
+    In the system's temporary folder, named from the directory's real path, so
+    every run on this machine from that directory takes the same lock.
+    """
+    import hashlib
+    import tempfile
+
+    real = os.path.realpath(migrations).encode("utf-8", "surrogateescape")
+    return Path(tempfile.gettempdir()) / f"migrepo-{hashlib.sha256(real).hexdigest()[:20]}.lock"
+
+
 def scratch_path(migrations: str | os.PathLike[str], name: str) -> Path:
     """A working folder ``name`` inside the cache folder (not created)."""
     return root(migrations) / name
