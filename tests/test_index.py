@@ -359,3 +359,29 @@ def test_plain_shapes_are_read_without_running_the_file(tmp_path: Path, shape: s
     [script] = IndexedScriptDirectory.from_config(config).walk_revisions()
     assert (script.revision, script.branch_labels, script.dependencies) == ("a1", set(), None)
     assert script.module.__dict__["_migrepo_module"] is None
+
+
+def test_the_module_runs_the_bytes_that_were_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its bytecode cache is keyed on the bytes: an edit that keeps the file's size and
+    mtime (which fools a timestamp .pyc) still runs the new code, and hashes it."""
+    import sys
+
+    from migrepo.store.blob import blob_hash
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    config = write(
+        tmp_path, [{"rev": "a1", "down": None, "labels": None, "deps": None, "doc": "x"}]
+    )
+    path = tmp_path / "versions" / "a1_x.py"
+    path.write_text(path.read_text() + "MARK = 'one'\n")
+    stat = path.stat()
+    [script] = IndexedScriptDirectory.from_config(config).walk_revisions()
+    assert script.module.MARK == "one"
+    assert list((tmp_path / "versions" / "__pycache__").iterdir())
+    path.write_text(path.read_text().replace("'one'", "'two'"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    [script] = IndexedScriptDirectory.from_config(config).walk_revisions()
+    assert script.module.MARK == "two"
+    assert script.module.migrepo_content() == (blob_hash(path.read_bytes()), path.read_bytes())

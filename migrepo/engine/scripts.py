@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.machinery
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +23,7 @@ from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 
 from migrepo.store.blob import blob_hash
+from migrepo.store.files import atomic_write
 from migrepo.store.reader import list_files, read_indexed, resolve_locations
 
 if TYPE_CHECKING:
@@ -94,7 +95,13 @@ def _execute(path: Path, data: bytes) -> ModuleType:
 
 
 class _BytesLoader(importlib.machinery.SourceFileLoader):
-    """A source loader that compiles the given bytes instead of reading the file again."""
+    """A source loader that runs the given bytes instead of reading the file again.
+
+    Its bytecode cache is keyed on those bytes: a checked hash-based ``.pyc``
+    (PEP 552), which Python's own importer also validates against the source.
+    A ``.pyc`` of other bytes is never used, so the code that runs is the code
+    that was hashed, even if the file changes meanwhile.
+    """
 
     def __init__(self, fullname: str, path: str, data: bytes) -> None:
         super().__init__(fullname, path)
@@ -103,9 +110,38 @@ class _BytesLoader(importlib.machinery.SourceFileLoader):
     def get_data(self, path: str) -> bytes:
         return self._data if path == self.path else super().get_data(path)
 
-    def path_stats(self, path: str) -> Any:
-        # No stat means no bytecode cache: a .pyc of other bytes is never used.
-        raise OSError("compiled from bytes in memory")
+    def get_code(self, fullname: str | None = None) -> Any:
+        import marshal
+        import sys
+        from importlib.util import MAGIC_NUMBER, cache_from_source, source_hash
+
+        key = source_hash(self._data)
+        cached: str | None = None
+        pyc = b""
+        try:
+            cached = cache_from_source(self.path)
+            with open(cached, "rb") as stream:
+                pyc = stream.read()
+        except (NotImplementedError, ValueError):
+            cached = None  # no bytecode cache on this interpreter
+        except OSError:
+            pass  # none written yet
+        if pyc[:4] == MAGIC_NUMBER and pyc[4:8] == _CHECKED_HASH and pyc[8:16] == key:
+            try:
+                return marshal.loads(pyc[16:])
+            except (EOFError, ValueError, TypeError):
+                pass  # a damaged cache: compile instead
+        code = compile(self._data, self.path, "exec", dont_inherit=True)
+        if cached is not None and not sys.dont_write_bytecode:
+            with suppress(OSError):  # a read-only checkout: no bytecode cache, as Python does
+                Path(cached).parent.mkdir(exist_ok=True)
+                atomic_write(cached, MAGIC_NUMBER + _CHECKED_HASH + key + marshal.dumps(code),
+                             durable=False)
+        return code
+
+
+# PEP 552 flags: hash-based, checked against the source on every import.
+_CHECKED_HASH = (0b11).to_bytes(4, "little")
 
 
 class LinearRevisionMap(RevisionMap):
