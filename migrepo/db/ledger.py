@@ -52,6 +52,7 @@ __all__ = [
     "recording",
 ]
 
+
 def applied_by() -> str:
     try:
         user = getpass.getuser()
