@@ -38,6 +38,7 @@ from sqlalchemy.schema import CreateTable
 from migrepo._best_effort import BestEffort, scope, writing
 from migrepo._text import mask_passwords
 from migrepo._version import __version__
+from migrepo.db.io import run_on
 from migrepo.db.ledger_table import DEFAULT_TABLE, create_table, ledger_table, read_rows
 from migrepo.store.blob import blob_hash
 from migrepo.store.objects import ObjectCache
@@ -165,9 +166,12 @@ class Recorder:
             _one_line(exc),
         )
         table = self._table_in(schema)
-        create_table(engine, table)
-        with engine.begin() as connection:
+        create_table(engine, table, run=run_on)
+
+        def write(connection: sa.Connection) -> None:
             connection.execute(table.insert().values(**row))
+
+        run_on(engine, write, begin=True)
 
     def _context_for(self, engine_name: str) -> Any:
         for ctx in self.contexts:

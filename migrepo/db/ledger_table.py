@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
+
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    def __call__(
+        self, engine: sa.Engine, fn: Callable[[sa.Connection], T], *, begin: bool = False
+    ) -> T: ...
 
 DEFAULT_TABLE = "migrepo_ledger"
 
@@ -29,7 +38,7 @@ def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Tab
     )
 
 
-def create_table(engine: sa.Engine, table: sa.Table) -> None:
+def create_table(engine: sa.Engine, table: sa.Table, *, run: Runner | None = None) -> None:
     """Create the ledger table unless it exists, in a transaction of its own.
 
     Safe when apps with other version tables (so other migration locks)
@@ -39,26 +48,39 @@ def create_table(engine: sa.Engine, table: sa.Table) -> None:
     ``CREATE TABLE IF NOT EXISTS`` (their metadata locks serialise it, and it
     reads no ``information_schema``, which fails on a table being created).
     Anywhere, a creator that still loses the race finds the table there.
+
+    ``run`` opens the connection (default: straight from ``engine``, as inside
+    a migration; :func:`migrepo.db.io.run_on` from outside one).
     """
     from sqlalchemy.schema import CreateTable
 
     from migrepo.db.lock import lock_key
 
+    def create(connection: sa.Connection) -> None:
+        dialect = connection.dialect.name
+        if dialect in ("mysql", "mariadb"):
+            connection.execute(CreateTable(table, if_not_exists=True))
+            return
+        if dialect == "postgresql":
+            key = lock_key(f"ledger:{table.name}", table.schema)
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+        table.create(connection, checkfirst=True)
+
+    def exists(connection: sa.Connection) -> bool:
+        return bool(sa.inspect(connection).has_table(table.name, schema=table.schema))
+
+    run = run or _direct
     try:
-        with engine.begin() as connection:
-            dialect = connection.dialect.name
-            if dialect in ("mysql", "mariadb"):
-                connection.execute(CreateTable(table, if_not_exists=True))
-                return
-            if dialect == "postgresql":
-                key = lock_key(f"ledger:{table.name}", table.schema)
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
-            table.create(connection, checkfirst=True)
+        run(engine, create, begin=True)
     except sa.exc.DBAPIError:
-        with engine.connect() as connection:
-            if sa.inspect(connection).has_table(table.name, schema=table.schema):
-                return  # another run created it between our check and our CREATE
+        if run(engine, exists):
+            return  # another run created it between our check and our CREATE
         raise
+
+
+def _direct(engine: sa.Engine, fn: Callable[[sa.Connection], T], *, begin: bool = False) -> T:
+    with engine.begin() if begin else engine.connect() as connection:
+        return fn(connection)
 
 
 def read_rows(
@@ -68,26 +90,36 @@ def read_rows(
     *,
     limit: int | None,
     revision: str | None,
+    prefix: bool = False,
 ) -> list[dict[str, Any]]:
     """Ledger rows, newest first; an empty list when the table does not exist.
 
-    A row whose ``started_at`` the database hands back as something that is
-    not a moment (SQLite stores text, and anyone can write it) gets None
-    there: one bad row never hides the others.
+    ``revision`` keeps the rows of that revision id, or with ``prefix`` of
+    every id that starts with it. ``engine`` may use an async driver (see
+    :func:`migrepo.db.io.run_on`). A row whose ``started_at`` the database
+    hands back as something that is not a moment (SQLite stores text, and
+    anyone can write it) gets None there: one bad row never hides the others.
     """
+    from migrepo.db.io import run_on
+
     table = ledger_table(table_name, schema)
     # Read the column without SQLAlchemy's conversion, which fails on bad text.
     started = sa.type_coerce(table.c.started_at, sa.String).label("started_at")
     columns = [started if column.name == "started_at" else column for column in table.c]
-    with engine.connect() as connection:
+
+    def read(connection: sa.Connection) -> list[dict[str, Any]]:
         if not sa.inspect(connection).has_table(table_name, schema=schema):
             return []
         query = sa.select(*columns).order_by(table.c.id.desc())
-        if revision is not None:
+        if revision is not None and prefix:
+            query = query.where(table.c.revision.startswith(revision, autoescape=True))
+        elif revision is not None:
             query = query.where(table.c.revision == revision)
         if limit is not None:
             query = query.limit(limit)
-        rows = [dict(row._mapping) for row in connection.execute(query)]
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+    rows = run_on(engine, read)
     for row in rows:
         row["started_at"] = _moment(row["started_at"])
     return rows
