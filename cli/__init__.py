@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from migrepo._text import printable
 from migrepo.cli import _status
 from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import (
@@ -280,7 +281,7 @@ def show(directory: str | None, revision: str) -> None:
     "Content hash (<rev>):".
     """
     for line in _views.show(pick_directory(directory), revision, x_args()):
-        click.echo(line)
+        click.echo(printable(line))  # git authors and subjects, as anyone wrote them
 
 
 @db.command()
@@ -419,7 +420,7 @@ def verify(directory: str | None, strict: bool) -> None:
     """
     findings = _repository.verify(pick_directory(directory), strict)
     for finding in findings:
-        click.echo(f"{finding.level}: {finding.message}", err=finding.level == "error")
+        click.echo(printable(f"{finding.level}: {finding.message}"), err=finding.level == "error")
     errors = sum(finding.level == "error" for finding in findings)
     if errors:
         raise click.exceptions.Exit(1)
@@ -504,9 +505,11 @@ def _format_log_entry(row: dict[str, Any], missing: Collection[str] = ()) -> str
         commit = "(no commit yet)" if row["git_dirty"] is not None else "(not in a git work tree)"
     if row["git_dirty"]:
         commit += " (uncommitted changes)"
+    started = row["started_at"]
+    when = f"{started:%Y-%m-%d %H:%M:%S} UTC" if started is not None else "(unknown)"
     lines = [
         f"{row['direction']} {row['revision']}{where} ({row['outcome']})",
-        f"Date:    {row['started_at']:%Y-%m-%d %H:%M:%S} UTC, {row['duration_ms']} ms",
+        f"Date:    {when}, {row['duration_ms']} ms",
         f"By:      {row['applied_by']}, migrepo {row['migrepo_version']}",
         f"Commit:  {commit}",
         f"Content: {row['content_hash'] or '(no file)'}",
@@ -514,7 +517,8 @@ def _format_log_entry(row: dict[str, Any], missing: Collection[str] = ()) -> str
     if row["error"]:
         label = "Reason:" if row["direction"] == "resolve" else "Error:"
         lines.append(f"{label:<8} {row['error']}")
-    return "\n".join(lines)
+    # Ledger values are whatever the database holds: never raw escapes on a terminal.
+    return "\n".join(printable(str(line)) for line in lines)
 
 
 @db.command()
@@ -651,4 +655,5 @@ def _format_blame(row: Any) -> str:
     first = row.introduced_in or row.history_cut_off_at
     if last is not None and first is not None and last.sha != first.sha:
         lines.append(f"    changed  {commit_line(last)}")
-    return "\n".join(lines)
+    # Authors and subjects come from git as anyone wrote them.
+    return "\n".join(printable(line) for line in lines)

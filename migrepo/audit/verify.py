@@ -146,18 +146,34 @@ def changed_after_apply(subject: Subject) -> Iterator[Finding]:
         if revision in by_revision
         and row["content_hash"] is not None
         and by_revision[revision].blob != row["content_hash"]
+        # the same blob, checked out with other line endings (core.autocrlf)?
+        and _stored_by_git(by_revision[revision]) != row["content_hash"]
     ]
     if not changed:
         return
     blamed = _blame(subject, [found for _, _, found in changed])
     for revision, row, found in changed:
+        started = row["started_at"]
+        when = f"on {started:%Y-%m-%d %H:%M} UTC" if started is not None else "at an unknown time"
         yield Finding(
             "error",
             f"revision {revision} changed after it was applied: {found.path} hashes to "
-            f"{found.blob}, but {row['content_hash']} ran on {row['started_at']:%Y-%m-%d %H:%M} "
-            f"UTC by {row['applied_by']}{_who_changed(blamed.get(revision))}; "
+            f"{found.blob}, but {row['content_hash']} ran {when} "
+            f"by {row['applied_by']}{_who_changed(blamed.get(revision))}; "
             "restore the file (git checkout) or write a new revision",
         )
+
+
+def _stored_by_git(found: RevisionFile) -> str | None:
+    """The blob git would store for the file, when its line endings could differ; else None."""
+    from migrepo.audit.gitblob import might_convert, stored_hash
+    from migrepo.errors import GitError
+
+    try:
+        data = found.path.read_bytes()
+        return stored_hash(found.path, data) if might_convert(data) else None
+    except (OSError, GitError):
+        return None
 
 
 def _blame(subject: Subject, files: list[RevisionFile]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -677,7 +677,12 @@ def ledger_entries(
 
 
 def _naive(moment: Any) -> Any:
-    """SQLite hands back naive datetimes; compare every row in UTC without a zone."""
+    """SQLite hands back naive datetimes; compare every row in UTC without a zone.
+
+    A row whose time is unknown (None) sorts by its id among the oldest.
+    """
+    if moment is None:
+        return datetime.min
     return moment.replace(tzinfo=None) if moment.tzinfo is None else moment.astimezone(
         UTC
     ).replace(tzinfo=None)
