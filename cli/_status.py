@@ -1,6 +1,7 @@
 """``flask db status``, ``flask db resolve`` and ``upgrade/downgrade --plan``.
 
-The data comes from :mod:`migrepo.engine.status`; this module only formats it.
+The data comes from :mod:`migrepo.engine.status`, :mod:`~migrepo.engine.plan` and
+:mod:`~migrepo.engine.resolve`; this module only formats it.
 The commands are added to the ``db`` group in :mod:`migrepo.cli`.
 """
 
@@ -158,14 +159,14 @@ def resolve(
     --rolled-back. Both write a ledger row with who resolved it and the -m
     reason. Refused, changing nothing, when REVISION is not dirty.
     """
-    from migrepo.engine import status as _status
+    from migrepo.engine.resolve import resolve as record
     from migrepo.errors import UsageError
 
     if outcome is None:
         raise UsageError("say how it was resolved: --applied or --rolled-back")
     if message is None or not message.strip():
         raise UsageError("give the reason with -m/--message: it goes into the ledger")
-    done = _status.resolve(
+    done = record(
         pick_directory(directory),
         revision,
         applied=outcome == "applied",
@@ -194,13 +195,13 @@ def plan_option(f: F) -> F:
 def echo_plan(
     directory: str | None, revision: str, direction: str, x_arg: list[str], *, sql: bool = False
 ) -> None:
-    from migrepo.engine import status as _status
+    from migrepo.engine.plan import plan
     from migrepo.errors import UsageError
 
     if sql:
         raise UsageError("--plan and --sql do not go together: --sql already prints, runs nothing")
 
-    found = _status.plan(directory, revision, direction, x_arg)
+    found = plan(directory, revision, direction, x_arg)
     at = ", ".join(found.current) or "<base>"
     if not found.steps:
         click.echo(f"Nothing to {direction}: the database is at {at}.")

@@ -1,4 +1,7 @@
-"""Deploy-time state: ``flask db status``, ``upgrade --plan`` and ``flask db resolve``.
+"""Deploy-time state: ``flask db status``, and the dirty-database refusal in ``upgrade``.
+
+``upgrade --plan`` is in :mod:`migrepo.engine.plan`, ``flask db resolve`` in
+:mod:`migrepo.engine.resolve`.
 
 :func:`status` composes what migrepo knows about each revision: the graph
 (order, heads, branch points), the version table (applied or pending), the
@@ -12,7 +15,7 @@ that row belongs to, is a failed step and that database cannot roll DDL back
 MariaDB, Oracle): the statements before the error may have stayed. On
 PostgreSQL a failed step rolled back whole, so the revision is only *failed*
 (still pending). A later row for the revision (a success, a stamp, or a
-``resolve`` row written by :func:`resolve`) clears it.
+``resolve`` row written by :func:`migrepo.engine.resolve.resolve`) clears it.
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from migrepo.errors import DirtyDatabase, MigrepoError, UsageError
+from migrepo.errors import DirtyDatabase
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -43,7 +45,7 @@ EXIT_AHEAD = 4
 EXIT_HEADS = 5
 EXIT_DIRTY = 6
 
-# The ledger row :func:`resolve` writes: its direction, and its outcome for each way.
+# The ledger row ``flask db resolve`` writes: its direction, and its outcome for each way.
 RESOLVE = "resolve"
 RESOLVED_APPLIED = "applied"
 RESOLVED_ROLLED_BACK = "reverted"  # the ledger's outcome column holds 8 characters
@@ -352,196 +354,3 @@ def refuse_if_dirty() -> None:
         return
     if dirty:
         raise DirtyDatabase([rev for _, rev in dirty])
-
-
-# --- upgrade --plan ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlanStep:
-    """One step ``upgrade`` or ``downgrade`` would run, in order."""
-
-    direction: str
-    revision: str
-    down_revisions: tuple[str, ...]
-    message: str
-    path: str | None
-    file_hash: str | None
-    database: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    direction: str
-    target: str
-    current: tuple[str, ...]
-    steps: tuple[PlanStep, ...] = field(default=())
-
-
-def plan(
-    directory: Directory = None,
-    revision: str = "head",
-    direction: str = "upgrade",
-    x_arg: XArgs = None,
-) -> Plan:
-    """The steps ``upgrade`` (or ``downgrade``) to ``revision`` would run, changing nothing.
-
-    env.py runs as for any command, with a function that reads the database's
-    current revisions and lists Alembic's own steps from them, the way
-    Alembic's ``upgrade`` computes them; it runs none, takes no lock and
-    writes no ledger row.
-    """
-    from alembic.runtime.environment import EnvironmentContext
-    from alembic.script import ScriptDirectory
-    from alembic.util import to_tuple
-
-    from migrepo.engine.checks import check_target
-    from migrepo.engine.commands import get_config
-    from migrepo.store.reader import blob_hash
-
-    check_target(revision)
-    config = get_config(directory, x_arg=x_arg)
-    script = ScriptDirectory.from_config(config)
-    steps: list[PlanStep] = []
-    seen_current: list[str] = []
-
-    def record(rev: Any, context: Any) -> list[Any]:
-        token = context.opts.get("upgrade_token", "upgrades")
-        database = token[: -len("_upgrades")] if token.endswith("_upgrades") else ""
-        seen_current.extend(rev)
-        if direction == "upgrade":
-            scripts = reversed(list(script.iterate_revisions(revision, rev, implicit_base=True)))
-        else:
-            scripts = iter(script.iterate_revisions(rev, revision, select_for_downgrade=True))
-        for found in scripts:
-            path = getattr(found, "path", None)
-            steps.append(
-                PlanStep(
-                    direction,
-                    found.revision,
-                    to_tuple(found.down_revision, default=()),
-                    found.doc or "",
-                    path,
-                    _hash_of(path, blob_hash),
-                    database,
-                )
-            )
-        return []
-
-    with EnvironmentContext(config, script, fn=record, dont_mutate=True):
-        script.run_env()
-    return Plan(direction, revision, tuple(dict.fromkeys(seen_current)), tuple(steps))
-
-
-def _hash_of(path: str | None, blob_hash: Any) -> str | None:
-    if not path:
-        return None
-    try:
-        return str(blob_hash(Path(path).read_bytes()))
-    except OSError:
-        return None
-
-
-# --- resolve -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resolution:
-    revision: str
-    applied: bool
-    database: str
-    parents: tuple[str, ...]
-    stamped_to: tuple[str, ...] | None  # None when the version table was already right
-
-
-def resolve(
-    directory: Directory = None,
-    revision: str = "",
-    *,
-    applied: bool,
-    message: str,
-    x_arg: XArgs = None,
-    lock_timeout: float | None = None,
-) -> Resolution:
-    """Record how a dirty revision was repaired by hand.
-
-    ``applied`` stamps ``revision`` (the version table says it is applied);
-    otherwise the version is left at (or stamped back to) its parents. Either
-    way a ledger row ``resolve`` with outcome ``applied`` or ``reverted``
-    records who resolved it, and ``message``, why. Refuses, changing nothing,
-    when the revision is not dirty.
-    """
-    from migrepo.engine import commands as _commands
-
-    reason = (message or "").strip()
-    if not reason:
-        raise UsageError("give the reason with -m/--message: it goes into the ledger")
-    if "\n" in reason:
-        reason = " ".join(reason.split())
-    current = status(directory, x_arg)
-    dirty = {rev.revision: rev for rev in current.revisions if rev.state == "dirty"}
-    found = dirty.get(revision)
-    if found is None:
-        known = next((rev for rev in current.revisions if rev.revision == revision), None)
-        what = f"its state is {known.state}" if known else "it is not in this tree or the ledger"
-        hint = f"dirty: {', '.join(dirty)}" if dirty else "no revision is dirty"
-        raise MigrepoError(
-            f"revision {revision} is not dirty ({what}); nothing to resolve ({hint}, "
-            "see `flask db status`)"
-        )
-    at = set(current.current)
-    target: tuple[str, ...] | None = None
-    if applied and revision not in at:
-        target = (revision,)
-    elif not applied and revision in at:
-        target = found.parents or ("base",)
-    if target is not None:
-        _commands.stamp(
-            directory,
-            list(target) if len(target) > 1 else target[0],
-            x_arg=x_arg,
-            lock_timeout=lock_timeout,
-        )
-    _write_resolve_row(directory, found, applied=applied, reason=reason)
-    return Resolution(revision, applied, found.database or "", found.parents, target)
-
-
-def _write_resolve_row(
-    directory: Directory, found: RevisionStatus, *, applied: bool, reason: str
-) -> None:
-    from datetime import UTC
-
-    from flask import current_app
-
-    from migrepo._version import __version__
-    from migrepo.db.io import run_on
-    from migrepo.db.ledger import DEFAULT_TABLE, applied_by, git_head, ledger_table
-    from migrepo.engine.commands import resolve_directory, state
-
-    current = state()
-    engine = current.db.engines.get(found.database or None)
-    name = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
-    table = ledger_table(name, current.configure_args.get("version_table_schema"))
-    try:
-        commit, dirty = git_head(resolve_directory(directory))
-    except Exception as exc:  # best effort: the row matters, not its commit
-        log.warning("git: cannot read HEAD for the ledger row: %s", exc)
-        commit, dirty = None, None
-    row = {
-        "revision": found.revision,
-        "direction": RESOLVE,
-        "content_hash": found.file_hash,
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "applied_by": applied_by(),
-        "started_at": datetime.now(UTC),
-        "duration_ms": 0,
-        "outcome": RESOLVED_APPLIED if applied else RESOLVED_ROLLED_BACK,
-        "error": reason[:2000],
-        "migrepo_version": __version__,
-    }
-    def write(connection: sa.Connection) -> None:
-        table.create(connection, checkfirst=True)
-        connection.execute(table.insert().values(**row))
-
-    run_on(engine, write, begin=True)
