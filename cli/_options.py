@@ -6,6 +6,8 @@ in ``ctx.meta`` for the subcommands, never in ``flask.g``.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +40,32 @@ def pick_directory(value: str | None) -> str | None:
 def x_args(values: Sequence[str] = ()) -> list[str]:
     """The group's ``-x`` values then the command's, each exactly once."""
     return [*group_options().x_args, *values]
+
+
+def pass_options(cls: type[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Fill the command's options object ``cls`` from its click parameters.
+
+    The parameters named like a field of ``cls`` go into it, with the group's
+    ``-d`` and ``-x`` merged in; the command receives ``options=`` and the
+    parameters ``cls`` does not have.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def command(**params: Any) -> Any:
+            values = {name: params.pop(name) for name in list(params) if name in names}
+            if "directory" in names:
+                values["directory"] = pick_directory(values.get("directory"))
+            if "x_arg" in names:
+                values["x_arg"] = x_args(values.get("x_arg") or ())
+            if values.get("single_transaction") is False:  # a flag left out: the config decides
+                values["single_transaction"] = None
+            return f(options=cls(**values), **params)
+
+        return command
+
+    return decorate
 
 
 def directory_option(f: F) -> F:

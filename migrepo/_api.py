@@ -1,8 +1,9 @@
 """Flask-Migrate's API functions, with its names, parameters and defaults.
 
 Like Flask-Migrate's, they print what Alembic prints, log a failure as
-``Error: ...`` and exit with status 1. Each is a thin shell over the function
-of the same name in :mod:`migrepo.engine.commands`, which raises instead.
+``Error: ...`` and exit with status 1. Each is a thin shell that fills
+the command's options object (:mod:`migrepo.engine.options`) and calls the
+function of the same name in :mod:`migrepo.engine.commands`, which raises instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import ParamSpec, TypeVar
 
 from migrepo._text import mask_passwords
 from migrepo.engine import commands as _commands
+from migrepo.engine import options as o
 from migrepo.errors import MigrepoError
 
 log = logging.getLogger("migrepo")
@@ -55,7 +57,7 @@ def init(
     package: bool = False,
 ) -> None:
     """Create a new migrations directory."""
-    _commands.init(directory, multidb, template, package)
+    _commands.init(options=o.InitOptions(directory, multidb, template, package))
 
 
 @_exit_on_error
@@ -72,7 +74,9 @@ def revision(
 ) -> None:
     """Create a new revision file."""
     _commands.revision(
-        directory, message, autogenerate, sql, head, splice, branch_label, version_path, rev_id
+        options=o.RevisionOptions(
+            directory, message, autogenerate, sql, head, splice, branch_label, version_path, rev_id
+        )
     )
 
 
@@ -90,14 +94,16 @@ def migrate(
 ) -> None:
     """Autogenerate a new revision file (``revision --autogenerate``)."""
     _commands.revision(
-        directory, message, True, sql, head, splice, branch_label, version_path, rev_id, x_arg
+        options=o.RevisionOptions(
+            directory, message, True, sql, head, splice, branch_label, version_path, rev_id, x_arg
+        )
     )
 
 
 @_exit_on_error
 def edit(directory: Directory = None, revision: str = "current") -> None:
     """Edit a revision file in $EDITOR."""
-    _commands.edit(directory, revision)
+    _commands.edit(options=o.EditOptions(directory, revision))
 
 
 @_exit_on_error
@@ -109,7 +115,7 @@ def merge(
     rev_id: str | None = None,
 ) -> None:
     """Merge two or more revisions into a new revision file."""
-    _commands.merge(directory, revisions, message, branch_label, rev_id)
+    _commands.merge(options=o.MergeOptions(directory, revisions, message, branch_label, rev_id))
 
 
 @_exit_on_error
@@ -121,7 +127,7 @@ def upgrade(
     x_arg: str | Sequence[str] | None = None,
 ) -> None:
     """Upgrade the database to a later revision."""
-    _commands.upgrade(directory, revision, sql, tag, x_arg)
+    _commands.upgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
 
 
 @_exit_on_error
@@ -133,13 +139,13 @@ def downgrade(
     x_arg: str | Sequence[str] | None = None,
 ) -> None:
     """Revert the database to an earlier revision."""
-    _commands.downgrade(directory, revision, sql, tag, x_arg)
+    _commands.downgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
 
 
 @_exit_on_error
 def show(directory: Directory = None, revision: str = "head") -> None:
     """Show the revision denoted by the given symbol."""
-    _commands.show(directory, revision)
+    _commands.show(options=o.ShowOptions(directory, revision))
 
 
 @_exit_on_error
@@ -150,7 +156,7 @@ def history(
     indicate_current: bool = False,
 ) -> None:
     """List the revisions, newest first."""
-    _commands.history(directory, rev_range, verbose, indicate_current)
+    _commands.history(options=o.HistoryOptions(directory, rev_range, verbose, indicate_current))
 
 
 @_exit_on_error
@@ -158,19 +164,19 @@ def heads(
     directory: Directory = None, verbose: bool = False, resolve_dependencies: bool = False
 ) -> None:
     """Show the heads of the revision graph."""
-    _commands.heads(directory, verbose, resolve_dependencies)
+    _commands.heads(options=o.HeadsOptions(directory, verbose, resolve_dependencies))
 
 
 @_exit_on_error
 def branches(directory: Directory = None, verbose: bool = False) -> None:
     """Show the branch points of the revision graph."""
-    _commands.branches(directory, verbose)
+    _commands.branches(options=o.BranchesOptions(directory, verbose))
 
 
 @_exit_on_error
 def current(directory: Directory = None, verbose: bool = False, head_only: bool = False) -> None:
     """Show the revision the database is at. ``head_only`` is accepted and ignored."""
-    _commands.current(directory, verbose)
+    _commands.current(options=o.CurrentOptions(directory, verbose))
 
 
 @_exit_on_error
@@ -182,13 +188,13 @@ def stamp(
     purge: bool = False,
 ) -> None:
     """Set the database's revision without running migrations."""
-    _commands.stamp(directory, revision, sql, tag, purge)
+    _commands.stamp(options=o.StampOptions(directory, revision, sql, tag, purge))
 
 
 @_exit_on_error
 def check(directory: Directory = None) -> None:
     """Exit with status 1 when the models and the database differ."""
-    _commands.check(directory)
+    _commands.check(options=o.CheckOptions(directory))
 
 
 __all__ = [

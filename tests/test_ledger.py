@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from migrepo.store.reader import blob_hash
@@ -219,3 +220,31 @@ def test_content_hash_is_git_blob_hash_of_the_raw_bytes(tmp_path: Path) -> None:
         ).stdout.strip()
         assert blob_hash(path.read_bytes()) == expected
     assert blob_hash(lf.read_bytes()) != blob_hash(crlf.read_bytes())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (None, "invalid MIGREPO_LEDGER_TABLE None"),
+        ("", "invalid MIGREPO_LEDGER_TABLE ''"),
+        ("alembic_version", "that is the version table"),
+        ("audit trail", "use letters, digits and '_'"),
+        ("a" * 64, "table names are at most 63 characters"),
+    ],
+)
+def test_a_bad_ledger_table_name_stops_the_run_before_it_starts(
+    tmp_path: Path, pg_url: str, value: object, problem: str
+) -> None:
+    with project(tmp_path, pg_url) as proj:
+        proj.ok("init")
+        proj.ok("revision", "-m", "initial", "--rev-id", "r1")
+    with project(tmp_path, pg_url, config={"MIGREPO_LEDGER_TABLE": value}) as proj:
+        for args in (["upgrade"], ["stamp", "r1"], ["downgrade", "base"], ["log"], ["migrate"]):
+            result = proj.run(*args)
+            assert result.exit_code == 2, result.output
+            assert result.output.strip().splitlines()[-1].startswith("Error: ")
+            assert problem in result.output
+            assert "Traceback" not in result.output
+        assert proj.tables(ledger=True) == set()
+        assert proj.version() == set()

@@ -6,9 +6,10 @@ written by an Alembic ``on_version_apply`` callback, so each row is part of
 the transaction of the step it describes. A step that fails gets a row too,
 written after the rollback.
 
-The callback reaches Alembic through ``app.extensions['migrate'].configure_args``
-for the length of one command, so env.py files written for Flask-Migrate
-record to the ledger as migrepo's own do.
+The callback reaches Alembic through the command's run (see
+:mod:`migrepo.engine.run`), which adds it to every ``context.configure()``
+call, so env.py files written for Flask-Migrate record to the ledger as
+migrepo's own do.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,67 +249,6 @@ def _failing_revision_file(exc: BaseException) -> tuple[Path | None, str]:
 def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return mask_passwords(f"{type(exc).__name__}: {text[0] if text else ''}")[:2000]
-
-
-@contextmanager
-def recording(
-    configure_args: dict[str, Any],
-    *,
-    directory: str,
-    table_name: str,
-    direction: str | None,
-    engine_for: Callable[[str], sa.Engine | None] = lambda name: None,
-) -> Iterator[Recorder | None]:
-    """Hook the ledger into ``configure_args`` for one command.
-
-    ``direction`` None only hides the ledger table from autogenerate (for
-    ``revision``, ``migrate`` and ``check``); otherwise steps are recorded.
-    """
-    saved: dict[str, Any] = {
-        key: configure_args[key]
-        for key in ("on_version_apply", "include_object")
-        if key in configure_args
-    }
-    configure_args["include_object"] = _hide_table(table_name, saved.get("include_object"))
-    recorder = None
-    if direction is not None:
-        recorder = Recorder(
-            table_name,
-            directory,
-            ObjectCache(directory),
-            engine_for=engine_for,
-            schema=configure_args.get("version_table_schema"),
-        )
-        user_callbacks = saved.get("on_version_apply") or ()
-        if callable(user_callbacks):
-            user_callbacks = (user_callbacks,)
-        configure_args["on_version_apply"] = (*user_callbacks, recorder)
-    try:
-        yield recorder
-    except BaseException as exc:
-        if recorder is not None and direction in ("upgrade", "downgrade"):
-            with suppress(Exception):  # the original error matters more than the ledger's
-                recorder.record_failure(exc, direction)
-        raise
-    finally:
-        for key in ("on_version_apply", "include_object"):
-            configure_args.pop(key, None)
-        configure_args.update(saved)
-
-
-def _hide_table(
-    table_name: str, user_filter: Callable[..., bool] | None
-) -> Callable[..., bool]:
-    def include_object(
-        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-    ) -> bool:
-        if type_ == "table" and name == table_name:
-            return False
-        if user_filter is not None:
-            return user_filter(obj, name, type_, reflected, compare_to)
-        return True
-
-    return include_object
 
 
 def read_rows(

@@ -10,21 +10,17 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from migrepo.engine import drive
 from migrepo.engine.checks import check_rev_range
 from migrepo.engine.commands import (
     XArgs,
-    current_revisions,
     get_config,
     graph_of,
-    indexed,
-    ledger,
-    ledger_entries,
     merge,
-    migration_run,
-    resolve_directory,
-    revision_graph,
-    script_directory,
+    read_ledger,
 )
+from migrepo.engine.options import MergeOptions, SyncOptions
+from migrepo.engine.run import Run
 from migrepo.errors import MigrepoError, UnknownRevision, UsageError
 
 if TYPE_CHECKING:
@@ -54,7 +50,7 @@ def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str)
 
     check_rev_range(rev_range)
     base, _, head = rev_range.partition(":")
-    script = script_directory(get_config(directory))
+    script = Run.for_app(directory).script
     return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
 
 
@@ -71,12 +67,14 @@ def merge_heads(
     """
     from migrepo.graph import heads as graph_heads
 
-    tips = graph_heads(revision_graph(directory))
+    run = Run.for_app(directory)
+    tips = graph_heads(graph_of(run.config))
     if len(tips) < 2:
         return None, tips
     if message is None:
         message = f"merge heads {', '.join(tips)}"
-    return merge(directory, tuple(tips), message, branch_label, rev_id), tips
+    options = MergeOptions(directory, tuple(tips), message, branch_label, rev_id)
+    return merge(options=options, run=run), tips
 
 
 def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False) -> list[Any]:
@@ -85,10 +83,11 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     from migrepo.audit.verify import verify as run_checks
     from migrepo.store.reader import read_revision_files
 
-    files = read_revision_files(get_config(directory), execute=True)
-    subject = Subject(files, strict=strict, directory=resolve_directory(directory))
+    run = Run.for_app(directory)
+    files = read_revision_files(run.config, execute=True)
+    subject = Subject(files, strict=strict, directory=run.directory)
     try:
-        subject.ledger = ledger_entries(directory)
+        subject.ledger = read_ledger(run)
     except Exception as exc:  # an unreachable database: verify the files all the same
         from migrepo._text import mask_passwords
 
@@ -96,54 +95,44 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     return run_checks(subject)
 
 
-def sync(
-    directory: str | os.PathLike[str] | None = None,
-    dry_run: bool = False,
-    x_arg: XArgs = None,
-    *,
-    lock_timeout: float | None = None,
-    single_transaction: bool | None = None,
-) -> Any:
+def sync(*, options: SyncOptions) -> Any:
     """Bring the database to the work tree's heads; returns the :class:`~migrepo.audit.sync.Plan`.
 
     Revisions the database has and the work tree lacks are downgraded with
     the exact content the ledger recorded, then the database is upgraded.
     ``dry_run`` only plans. Unless ``dry_run``, the migration lock is held
     from reading the database's revision to the end of the upgrade (see
-    :func:`migration_run`).
+    :meth:`Run.moving <migrepo.engine.run.Run.moving>`).
     """
-    with migration_run(
-        directory,
-        lock=not dry_run,
-        lock_timeout=lock_timeout,
-        single_transaction=single_transaction,
+    run = Run.for_app(options.directory, x_arg=options.x_arg)
+    with run.moving(
+        lock=not options.dry_run,
+        lock_timeout=options.lock_timeout,
+        single_transaction=options.single_transaction,
     ):
-        return _run_sync(directory, dry_run, x_arg)
+        return _run_sync(run, options.dry_run)
 
 
-def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XArgs) -> Any:
-    from alembic import command
-
+def _run_sync(run: Run, dry_run: bool) -> Any:
     from migrepo.audit import sync as _sync
     from migrepo.graph import heads as graph_heads
     from migrepo.store.reader import version_locations
 
-    path = resolve_directory(directory)
-    graph = revision_graph(directory)
+    path = run.directory
+    graph = graph_of(run.config)
     known = set(graph)
-    config = get_config(directory, x_arg=x_arg)
-    plan = _sync.Plan(sorted(current_revisions(directory, x_arg)), heads=graph_heads(graph))
+    plan = _sync.Plan(sorted(drive.current_heads(run)), heads=graph_heads(graph))
     missing = [revision for revision in plan.current if revision not in known]
     if missing:
-        hashes = _sync.latest_hashes(ledger_entries(directory))
+        hashes = _sync.latest_hashes(read_ledger(run))
         with _sync.recovery_location(path) as location:
             plan.recovered = _sync.recover(path, location, missing, known, hashes)
             plan.downgrade_to = _sync.downgrade_target(plan.recovered, known)
-            extended = get_config(directory, x_arg=x_arg)
-            locations = [*map(str, version_locations(config)), str(location)]
+            extended = run.new_config()
+            locations = [*map(str, version_locations(run.config)), str(location)]
             extended.set_main_option("path_separator", "os")
             extended.set_main_option("version_locations", os.pathsep.join(locations))
-            script = script_directory(extended)
+            script = run.script_directory(extended)
             plan.downgrade = [
                 sc.revision
                 for sc in script.iterate_revisions(
@@ -151,11 +140,11 @@ def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XA
                 )
             ]
             if not dry_run:
-                with ledger(directory, "downgrade"), indexed():
-                    command.downgrade(extended, plan.downgrade_to)
+                with run.recording("downgrade"):
+                    drive.downgrade(run, plan.downgrade_to, config=extended)
     if not dry_run and not plan.in_sync:
-        with ledger(directory, "upgrade"), indexed():
-            command.upgrade(config, "heads")
+        with run.recording("upgrade"):
+            drive.upgrade(run, "heads")
     return plan
 
 
@@ -173,7 +162,8 @@ def blame(
     from migrepo.graph import build_graph, newest_first
     from migrepo.store.reader import read_revision_files
 
-    files = read_revision_files(get_config(directory))
+    run = Run.for_app(directory)
+    files = read_revision_files(run.config)
     for found in files:
         if found.error is not None:
             raise found.error
@@ -183,7 +173,7 @@ def blame(
         order = list(dict.fromkeys(_match_revision(known, rev) for rev in revisions))
     else:
         order = newest_first(build_graph([f.record for f in files if f.record is not None]))
-    return _git.blame([by_revision[rev] for rev in order], resolve_directory(directory))
+    return _git.blame([by_revision[rev] for rev in order], run.directory)
 
 
 def _match_revision(known: Sequence[str], argument: str) -> str:
@@ -206,8 +196,9 @@ def shown_revisions(
     directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
 ) -> list[str]:
     """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
-    script = script_directory(get_config(directory))
+    run = Run.for_app(directory, x_arg=x_arg)
+    script = run.script
     target: Any = revision
     if revision == "current":
-        target = tuple(sorted(current_revisions(directory, x_arg)))
+        target = tuple(sorted(drive.current_heads(run)))
     return [sc.revision for sc in script.get_revisions(target) if sc is not None]

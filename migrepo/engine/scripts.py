@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -140,21 +139,3 @@ def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
             continue
         module = LazyModule(found.path, found.values)
         yield Script(module, found.record.revision, found.path)  # type: ignore[arg-type]
-
-
-@contextmanager
-def indexed_script_directory() -> Iterator[None]:
-    """Run Alembic's command functions with :class:`IndexedScriptDirectory`.
-
-    Alembic's ``command`` module builds every ScriptDirectory through the
-    name ``ScriptDirectory`` in its own namespace and offers no hook to supply
-    another class; this rebinds that one name for the length of one command.
-    """
-    import alembic.command
-
-    original = alembic.command.ScriptDirectory
-    alembic.command.ScriptDirectory = IndexedScriptDirectory  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        alembic.command.ScriptDirectory = original  # type: ignore[misc]
