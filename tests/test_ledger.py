@@ -222,6 +222,39 @@ def test_content_hash_is_git_blob_hash_of_the_raw_bytes(tmp_path: Path) -> None:
     assert blob_hash(lf.read_bytes()) != blob_hash(crlf.read_bytes())
 
 
+def test_a_downward_stamp_is_logged_as_where_it_lands(any_proj: Project) -> None:
+    first, second = two_revisions(any_proj)
+    any_proj.ok("stamp", "r2")
+    any_proj.ok("stamp", "r1")
+    any_proj.ok("stamp", "base")
+    rows = ledger(any_proj)
+    assert [(r["revision"], r["direction"]) for r in rows] == [
+        ("r2", "stamp"),
+        ("r1", "stamp"),
+        ("base", "stamp"),
+    ]
+    assert rows[1]["content_hash"] == blob_hash(first.read_bytes())
+    assert rows[2]["content_hash"] is None
+    assert any_proj.ok("log", "-n", "1").output.startswith("stamp base (ok)\n")
+
+
+def test_verify_ignores_a_changed_file_that_was_stamped_away(proj: Project) -> None:
+    first, second = two_revisions(proj)
+    proj.ok("stamp", "r2")  # r2 never ran: a stamp counts it as applied
+    proj.ok("stamp", "r1")  # ... until a stamp below it takes it back
+    second.write_text(second.read_text() + "\n# reworked before applying\n")
+    assert "changed after it was applied" not in proj.run("verify").output
+
+    proj.ok("stamp", "r2")
+    proj.ok("stamp", "base")
+    first.write_text(first.read_text() + "\n# reworked too\n")
+    assert "changed after it was applied" not in proj.run("verify").output
+
+    proj.ok("upgrade")  # applied for real: editing it now is tampering
+    second.write_text(second.read_text() + "\n# edited after it ran\n")
+    assert "error: revision r2 changed after it was applied" in proj.run("verify").output
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     ("value", "problem"),

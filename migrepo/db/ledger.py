@@ -128,7 +128,7 @@ class Recorder:
         table = self._table(ctx)
         self._ensure_table(ctx, table)
         direction = "stamp" if step.is_stamp else "upgrade" if step.is_upgrade else "downgrade"
-        ids = step.up_revision_ids or step.down_revision_ids
+        ids = _step_revisions(step)
         for revision in ids:
             content_hash = self._content_hash(step, revision)
             row = self._row(revision, direction, content_hash, started_at, duration_ms, "ok", None)
@@ -227,6 +227,17 @@ class Recorder:
             "error": error,
             "migrepo_version": __version__,
         }
+
+
+def _step_revisions(step: Any) -> tuple[str, ...]:
+    """The revisions a step's rows name: the one it ran, or the ones a stamp moves to.
+
+    A downward stamp (``stamp r1`` at r2) names where it lands, r1, not the
+    revision it leaves; one down to base names ``base``.
+    """
+    if step.is_stamp and not step.is_upgrade:
+        return tuple(step.down_revision_ids) or ("base",)
+    return tuple(step.up_revision_ids or step.down_revision_ids)
 
 
 def _failing_revision_file(exc: BaseException) -> tuple[Path | None, str]:
