@@ -223,7 +223,7 @@ def test_content_hash_is_git_blob_hash_of_the_raw_bytes(tmp_path: Path) -> None:
 
 
 def test_a_downward_stamp_is_logged_as_where_it_lands(any_proj: Project) -> None:
-    first, second = two_revisions(any_proj)
+    first, _ = two_revisions(any_proj)
     any_proj.ok("stamp", "r2")
     any_proj.ok("stamp", "r1")
     any_proj.ok("stamp", "base")
