@@ -141,6 +141,45 @@ def test_user_hooks_beside_configure_args_compose_with_migrepos(any_proj: Projec
     }
 
 
+def test_flask_migrate_env_py_offline_gets_the_ledger_and_a_transaction_per_revision(
+    any_proj: Project,
+) -> None:
+    proj = any_proj
+    proj.ok("init")
+    (proj.migrations / "env.py").write_text(USER_HOOKS_ENV)
+    add_chain(proj.migrations, 2)
+    out = proj.ok("upgrade", "--sql").stdout
+    assert out.count("INSERT INTO migrepo_ledger") == 2
+    if proj.url.startswith("postgresql"):
+        assert out.count("BEGIN;") == out.count("COMMIT;") == 2
+        assert proj.ok("upgrade", "--sql", "--single-transaction").stdout.count("BEGIN;") == 1
+    assert proj.version() == set()
+
+
+def test_state_and_config_are_resolved_once_per_command(
+    proj: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migrepo.engine import run
+
+    calls: list[str] = []
+    resolve = run.state
+
+    def counting() -> Any:
+        calls.append("state")
+        return resolve()
+
+    monkeypatch.setattr(run, "state", counting)
+    app = proj.app()
+    app.extensions["migrate"].migrate.configure(lambda config: calls.append("config") or config)
+    proj.ok("init", app=app)
+    add_chain(proj.migrations, 2)
+    for args in (["upgrade"], ["current"], ["heads"], ["history"], ["stamp", "r1"],
+                 ["downgrade", "base"], ["revision", "-m", "x", "--rev-id", "r3"], ["check"]):
+        calls.clear()
+        proj.run(*args, app=app)
+        assert calls == ["state", "config"], args
+
+
 # An env.py that records what it was handed, then migrates with migrepo's runtime.
 PEEKING_ENV = """\
 import json
