@@ -327,6 +327,67 @@ for name, engine in (("", state.db.engines[None]), ("other", state.db.engines["o
 '''
 
 
+# Flask-Migrate's multi-database shape with the user's hooks: a filter and a
+# step callback passed beside **configure_args, and its skip-empty hook put
+# into configure_args itself, as that file does.
+MULTIDB_USER_HOOKS_ENV = MULTIDB_OUTER_TRANSACTION_ENV.replace(
+    'state = current_app.extensions["migrate"]\n',
+    """state = current_app.extensions["migrate"]
+seen = []
+
+
+def keep_legacy_out(obj, name, type_, reflected, compare_to):
+    return name != "legacy"
+
+
+def remember_step(ctx, step, heads, run_args):
+    seen.append(step.up_revision_id)
+
+
+def skip_empty(ctx, revision, directives):
+    if getattr(context.config.cmd_opts, "autogenerate", False):
+        ops = directives[0].upgrade_ops_list
+        if len(ops) == 2 and all(op.is_empty() for op in ops):
+            directives[:] = []
+
+
+if state.configure_args.get("process_revision_directives") is None:
+    state.configure_args["process_revision_directives"] = skip_empty
+""",
+).replace(
+    "            **state.configure_args,",
+    "            include_object=keep_legacy_out,\n"
+    "            on_version_apply=remember_step,\n"
+    "            **state.configure_args,",
+)
+
+
+def test_flask_migrate_multidb_env_py_with_user_hooks(tmp_path: Path) -> None:
+    default_url = f"sqlite:///{tmp_path / 'default.db'}"
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    with project(tmp_path, default_url, binds={"other": other_url}) as proj:
+        proj.ok("init", "--multidb")
+        (proj.migrations / "env.py").write_text(MULTIDB_USER_HOOKS_ENV)
+        for url in (default_url, other_url):
+            engine = sa.create_engine(url)
+            with engine.begin() as conn:
+                conn.execute(sa.text("CREATE TABLE legacy (id INTEGER PRIMARY KEY)"))
+            engine.dispose()
+
+        proj.ok("migrate", "-m", "initial", "--rev-id", "r1")
+        text = next(proj.migrations.glob("versions/r1_*.py")).read_text()
+        assert "create_table('user'" in text and "create_table('item_other'" in text
+        assert "legacy" not in text
+        proj.ok("upgrade")
+        assert proj.version(default_url) == proj.version(other_url) == {"r1"}
+        assert ledger_rows(default_url) == ledger_rows(other_url) == [("r1", "upgrade", "ok")]
+
+        # Both ledgers exist now; autogenerate proposes nothing, so no file is written.
+        proj.ok("migrate", "-m", "nothing", "--rev-id", "r2")
+        assert [p.name for p in proj.migrations.glob("versions/r*.py")] == ["r1_initial.py"]
+        proj.ok("check")
+
+
 def multidb_chain(migrations: Path, failing: str) -> None:
     """r1..r3 on both databases; ``failing`` fails on the bind 'other'."""
     down = None
