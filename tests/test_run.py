@@ -134,7 +134,7 @@ def test_user_hooks_beside_configure_args_compose_with_migrepos(any_proj: Projec
 
     proj.ok("stamp", "base")
     proj.ok("stamp", "r1")
-    assert ledger_rows(proj.url)[-2:] == [("r1", "stamp", "ok"), ("r1", "stamp", "ok")]
+    assert ledger_rows(proj.url)[-2:] == [("base", "stamp", "ok"), ("r1", "stamp", "ok")]
     assert proj.app().extensions["migrate"].configure_args == {
         "compare_type": True,
         "render_as_batch": True,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from migrepo.errors import UsageError
+from migrepo.errors import RepositoryError, UsageError
 
 if TYPE_CHECKING:
     from migrepo._config import Config
@@ -108,3 +108,45 @@ def check_rev_range(rev_range: str | None) -> None:
     """Alembic splits a range on ':' and fails with a traceback on more than one."""
     if rev_range is not None and rev_range.count(":") != 1:
         raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# The longest identifier each dialect accepts.
+_MAX_IDENTIFIER = {"postgresql": 63, "mysql": 64, "mariadb": 64}
+
+
+def check_repository(path: str) -> None:
+    if not os.path.isdir(path):
+        raise RepositoryError(
+            f"no migrations directory at {path!r}: run `flask db init` to create it, "
+            "or pass `-d DIRECTORY`"
+        )
+    if not os.path.isfile(os.path.join(path, "env.py")):
+        raise RepositoryError(
+            f"{path!r} is not a migrations directory (it has no env.py): "
+            "run `flask db init` on an empty directory, or pass `-d DIRECTORY`"
+        )
+
+
+def check_ledger_table(value: object, *, version_table: str, dialect: str | None) -> str:
+    """``MIGREPO_LEDGER_TABLE`` if the database can hold it, else a one-line error."""
+    fix = "set MIGREPO_LEDGER_TABLE to a plain table name such as 'migrepo_ledger'"
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"invalid MIGREPO_LEDGER_TABLE {value!r}: {fix}")
+    if not _IDENTIFIER.fullmatch(value):
+        raise UsageError(
+            f"invalid MIGREPO_LEDGER_TABLE {value!r}: use letters, digits and '_', "
+            f"starting with a letter or '_'; {fix}"
+        )
+    if value.lower() == version_table.lower():
+        raise UsageError(
+            f"invalid MIGREPO_LEDGER_TABLE {value!r}: that is the version table; {fix}"
+        )
+    limit = _MAX_IDENTIFIER.get(dialect or "")
+    if limit is not None and len(value) > limit:
+        raise UsageError(
+            f"invalid MIGREPO_LEDGER_TABLE {value!r}: {dialect} table names are at most "
+            f"{limit} characters; {fix}"
+        )
+    return value

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext, suppress
@@ -35,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from migrepo.errors import AppContextError, RepositoryError, UsageError
+from migrepo.engine.checks import check_ledger_table, check_repository
+from migrepo.errors import AppContextError, UsageError
 
 if TYPE_CHECKING:
     from alembic.runtime.environment import EnvironmentContext
@@ -56,11 +56,6 @@ HOOKS = "migrepo.hooks"
 ENV_LOCK = threading.RLock()
 
 DEFAULT_VERSION_TABLE = "alembic_version"
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-# The longest identifier each dialect accepts.
-_MAX_IDENTIFIER = {"postgresql": 63, "mysql": 64, "mariadb": 64}
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -426,39 +421,3 @@ class Run:
         if single_transaction is not None:
             return not single_transaction
         return bool(self.configure_args.get("transaction_per_migration", True))
-
-
-def check_repository(path: str) -> None:
-    if not os.path.isdir(path):
-        raise RepositoryError(
-            f"no migrations directory at {path!r}: run `flask db init` to create it, "
-            "or pass `-d DIRECTORY`"
-        )
-    if not os.path.isfile(os.path.join(path, "env.py")):
-        raise RepositoryError(
-            f"{path!r} is not a migrations directory (it has no env.py): "
-            "run `flask db init` on an empty directory, or pass `-d DIRECTORY`"
-        )
-
-
-def check_ledger_table(value: Any, *, version_table: str, dialect: str | None) -> str:
-    """``MIGREPO_LEDGER_TABLE`` if the database can hold it, else a one-line error."""
-    fix = "set MIGREPO_LEDGER_TABLE to a plain table name such as 'migrepo_ledger'"
-    if not isinstance(value, str) or not value:
-        raise UsageError(f"invalid MIGREPO_LEDGER_TABLE {value!r}: {fix}")
-    if not _IDENTIFIER.fullmatch(value):
-        raise UsageError(
-            f"invalid MIGREPO_LEDGER_TABLE {value!r}: use letters, digits and '_', "
-            f"starting with a letter or '_'; {fix}"
-        )
-    if value.lower() == version_table.lower():
-        raise UsageError(
-            f"invalid MIGREPO_LEDGER_TABLE {value!r}: that is the version table; {fix}"
-        )
-    limit = _MAX_IDENTIFIER.get(dialect or "")
-    if limit is not None and len(value) > limit:
-        raise UsageError(
-            f"invalid MIGREPO_LEDGER_TABLE {value!r}: {dialect} table names are at most "
-            f"{limit} characters; {fix}"
-        )
-    return value
