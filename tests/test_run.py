@@ -483,14 +483,14 @@ def alembic_namespaces() -> dict[str, dict[str, Any]]:
     return {module.__name__: dict(vars(module)) for module in modules}
 
 
-def in_threads(*jobs: Any) -> None:
+def in_threads(*jobs: Any, rounds: int = ROUNDS) -> None:
     """Run each job in a thread of its own, every round starting together."""
     barrier = threading.Barrier(len(jobs))
     errors: list[BaseException] = []
 
     def work(job: Any) -> None:
         try:
-            for number in range(ROUNDS):
+            for number in range(rounds):
                 barrier.wait(timeout=300)
                 job(number)
         except BaseException as exc:  # reported below, in the test's own thread
@@ -579,3 +579,32 @@ def test_revision_and_upgrade_in_two_threads(tmp_path: Path, sqlite_url: str) ->
         two.ok("upgrade", app=mover)
         assert two.version() == {"r3"}
         assert len(ledger_steps(two.url)) == 6 + ROUNDS * 6 + 3
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_one_app_in_two_threads_records_each_step_once(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = sqlite_url_for(tmp_path) if backend == "sqlite" else request.getfixturevalue("pg_url")
+    with project(tmp_path, url) as proj:
+        proj.ok("init")
+        add_chain(proj.migrations, 3)
+        app = proj.app()
+        in_threads(upgrade_round(app), upgrade_round(app), rounds=8)
+        proj.ok("upgrade", app=app)
+
+        assert proj.version() == {"r3"}
+        steps = ledger_steps(proj.url)
+        for revision in ("r1", "r2", "r3"):
+            # The migration lock makes the two runs take turns: each step of a
+            # revision is recorded once, so its rows alternate up and down.
+            directions = [d for r, d, _ in steps if r == revision]
+            assert directions[::2] == ["upgrade"] * len(directions[::2])
+            assert directions[1::2] == ["downgrade"] * len(directions[1::2])
+            assert directions[-1] == "upgrade"
+
+
+def sqlite_url_for(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'app.db'}"
