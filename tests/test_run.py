@@ -170,7 +170,11 @@ def test_state_and_config_are_resolved_once_per_command(
 
     monkeypatch.setattr(run, "state", counting)
     app = proj.app()
-    app.extensions["migrate"].migrate.configure(lambda config: calls.append("config") or config)
+    def count_configs(config: Any) -> Any:
+        calls.append("config")
+        return config
+
+    app.extensions["migrate"].migrate.configure(count_configs)
     proj.ok("init", app=app)
     add_chain(proj.migrations, 2)
     for args in (["upgrade"], ["current"], ["heads"], ["history"], ["stamp", "r1"],
@@ -608,3 +612,53 @@ def test_one_app_in_two_threads_records_each_step_once(
 
 def sqlite_url_for(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'app.db'}"
+
+
+def test_hooks_compose_with_the_callers_keywords() -> None:
+    from migrepo.engine.run import Hooks
+
+    calls: list[str] = []
+    hooks = Hooks(
+        ledger_table="ledger",
+        recorder=lambda *args: calls.append("recorder"),  # type: ignore[arg-type]
+        transaction_per_migration=True,
+        process_revision_directives=(lambda *args: calls.append("ours"),),
+    )
+
+    def user_filter(obj: Any, name: Any, type_: Any, reflected: Any, compare_to: Any) -> bool:
+        calls.append(f"filter {name}")
+        return name != "legacy"
+
+    given = {
+        "include_object": user_filter,
+        "on_version_apply": lambda *args: calls.append("user step"),
+        "process_revision_directives": lambda *args: calls.append("user directives"),
+        "transaction_per_migration": False,
+        "compare_type": True,
+    }
+    merged = hooks.merge(dict(given))
+    assert merged["compare_type"] is True
+    # env.py's own value stands unless --single-transaction or the config chose.
+    assert merged["transaction_per_migration"] is False
+    assert hooks.merge({})["transaction_per_migration"] is True
+    hooks.transaction_mode_given = True
+    assert hooks.merge(dict(given))["transaction_per_migration"] is True
+
+    include = merged["include_object"]
+    assert include(None, "ledger", "table", True, None) is False
+    assert include(None, "legacy", "table", True, None) is False
+    assert include(None, "user", "table", True, None) is True
+    assert include(None, "ledger", "column", True, None) is True
+    for step in merged["on_version_apply"]:
+        step(None, None, None, {})
+    merged["process_revision_directives"](None, None, [])
+    assert calls == [
+        "filter legacy",
+        "filter user",
+        "filter ledger",
+        "user step",
+        "recorder",
+        "user directives",
+        "ours",
+    ]
+    assert Hooks().merge(dict(given)) == given
