@@ -1,5 +1,7 @@
-"""The migration commands: each resolves the app's settings and runs Alembic.
+"""The migration commands: each builds one :class:`~migrepo.engine.run.Run` and drives
+Alembic through :mod:`migrepo.engine.drive`.
 
+Each takes its options object (:mod:`migrepo.engine.options`) by keyword.
 These functions raise :mod:`migrepo.errors` exceptions and Alembic's
 ``CommandError``; ``flask db`` turns those into one-line messages, and the
 Flask-Migrate style functions in :mod:`migrepo._api` log them and exit.
