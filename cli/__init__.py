@@ -11,7 +11,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,8 +32,10 @@ from migrepo.cli._options import (
     x_args,
 )
 from migrepo.engine import commands as _commands
-from migrepo.engine import options as o
 from migrepo.engine import repository as _repository
+
+if TYPE_CHECKING:
+    from migrepo.engine import options as o
 
 # --- the group ---------------------------------------------------------------
 
@@ -87,7 +89,7 @@ def list_templates() -> None:
     is_flag=True,
     help="Write empty __init__.py files to the environment and version directories.",
 )
-@pass_options(o.InitOptions)
+@pass_options("InitOptions")
 def init(options: o.InitOptions) -> None:
     """Create a new migrations directory."""
     _commands.init(options=options)
@@ -101,7 +103,7 @@ def init(options: o.InitOptions) -> None:
     is_flag=True,
     help="Fill the revision with the differences between the models and the database.",
 )
-@pass_options(o.RevisionOptions)
+@pass_options("RevisionOptions")
 def revision(options: o.RevisionOptions) -> None:
     """Create a new revision file."""
     _commands.revision(options=options)
@@ -111,7 +113,7 @@ def revision(options: o.RevisionOptions) -> None:
 @directory_option
 @revision_options
 @x_arg_option
-@pass_options(o.RevisionOptions)
+@pass_options("RevisionOptions")
 def migrate(options: o.RevisionOptions) -> None:
     """Autogenerate a revision file (revision --autogenerate)."""
     _commands.revision(options=dataclasses.replace(options, autogenerate=True))
@@ -120,7 +122,7 @@ def migrate(options: o.RevisionOptions) -> None:
 @db.command()
 @directory_option
 @click.argument("revision", default="head")
-@pass_options(o.EditOptions)
+@pass_options("EditOptions")
 def edit(options: o.EditOptions) -> None:
     """Open a revision file in $EDITOR."""
     _commands.edit(options=options)
@@ -132,7 +134,7 @@ def edit(options: o.EditOptions) -> None:
 @click.option("--branch-label", default=None, help="Branch label for the merge revision.")
 @click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
 @click.argument("revisions", nargs=-1)
-@pass_options(o.MergeOptions)
+@pass_options("MergeOptions")
 def merge(options: o.MergeOptions) -> None:
     """Create a revision that merges REVISIONS.
 
@@ -152,7 +154,7 @@ def merge(options: o.MergeOptions) -> None:
 @db.command()
 @migration_run_options
 @click.argument("revision", default="head")
-@pass_options(o.MoveOptions)
+@pass_options("MoveOptions")
 def upgrade(options: o.MoveOptions) -> None:
     """Upgrade the database to REVISION (default: head).
 
@@ -166,7 +168,7 @@ def upgrade(options: o.MoveOptions) -> None:
 @db.command()
 @migration_run_options
 @click.argument("revision", default="-1")
-@pass_options(o.MoveOptions)
+@pass_options("MoveOptions")
 def downgrade(options: o.MoveOptions) -> None:
     """Downgrade the database to REVISION (default: -1, one step back).
 
@@ -178,7 +180,7 @@ def downgrade(options: o.MoveOptions) -> None:
 @db.command()
 @directory_option
 @click.argument("revision", default="head")
-@pass_options(o.ShowOptions)
+@pass_options("ShowOptions")
 def show(options: o.ShowOptions) -> None:
     """Show the revision REVISION (default: head).
 
@@ -217,7 +219,7 @@ def show(options: o.ShowOptions) -> None:
     show_default=True,
     help="Output format: Alembic's text, or the graph as JSON, Graphviz dot or Mermaid.",
 )
-@pass_options(o.HistoryOptions)
+@pass_options("HistoryOptions")
 def history(options: o.HistoryOptions, graph: bool, output_format: str) -> None:
     """List the revisions, newest first."""
     directory, rev_range = options.directory, options.rev_range
@@ -269,7 +271,7 @@ def _use_color() -> bool:
     is_flag=True,
     help="Rewrite the migrations directory's HEADS file from the graph, and print what it holds.",
 )
-@pass_options(o.HeadsOptions)
+@pass_options("HeadsOptions")
 def heads(options: o.HeadsOptions, write: bool) -> None:
     """Show the heads of the revision graph.
 
@@ -290,7 +292,7 @@ def heads(options: o.HeadsOptions, write: bool) -> None:
 @db.command()
 @directory_option
 @verbose_option
-@pass_options(o.BranchesOptions)
+@pass_options("BranchesOptions")
 def branches(options: o.BranchesOptions) -> None:
     """Show the branch points of the revision graph."""
     _commands.branches(options=options)
@@ -299,7 +301,7 @@ def branches(options: o.BranchesOptions) -> None:
 @db.command()
 @directory_option
 @verbose_option
-@pass_options(o.CurrentOptions)
+@pass_options("CurrentOptions")
 def current(options: o.CurrentOptions) -> None:
     """Show the revision the database is at."""
     _commands.current(options=options)
@@ -314,7 +316,7 @@ def current(options: o.CurrentOptions) -> None:
 )
 @lock_timeout_option
 @click.argument("revision", default="head")
-@pass_options(o.StampOptions)
+@pass_options("StampOptions")
 def stamp(options: o.StampOptions) -> None:
     """Set the database's revision to REVISION without running migrations."""
     _commands.stamp(options=options)
@@ -322,7 +324,7 @@ def stamp(options: o.StampOptions) -> None:
 
 @db.command()
 @directory_option
-@pass_options(o.CheckOptions)
+@pass_options("CheckOptions")
 def check(options: o.CheckOptions) -> None:
     """Exit with status 1 if the models and the database differ."""
     _commands.check(options=options)
@@ -421,7 +423,7 @@ def _format_log_entry(row: dict[str, Any]) -> str:
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @lock_timeout_option
 @single_transaction_option
-@pass_options(o.SyncOptions)
+@pass_options("SyncOptions")
 def sync(options: o.SyncOptions) -> None:
     """Bring the database to this work tree's heads, after a branch switch.
 

@@ -42,19 +42,24 @@ def x_args(values: Sequence[str] = ()) -> list[str]:
     return [*group_options().x_args, *values]
 
 
-def pass_options(cls: type[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Fill the command's options object ``cls`` from its click parameters.
+def pass_options(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Fill the command's options object from its click parameters.
 
-    The parameters named like a field of ``cls`` go into it, with the group's
-    ``-d`` and ``-x`` merged in; the command receives ``options=`` and the
-    parameters ``cls`` does not have.
+    ``name`` is a class of :mod:`migrepo.engine.options`, looked up when the
+    command runs, so that creating the app does not build them. The parameters
+    named like one of its fields go into it, with the group's ``-d`` and
+    ``-x`` merged in; the command receives ``options=`` and the parameters the
+    class does not have.
     """
-    names = {f.name for f in dataclasses.fields(cls)}
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
         def command(**params: Any) -> Any:
-            values = {name: params.pop(name) for name in list(params) if name in names}
+            from migrepo.engine import options
+
+            cls = getattr(options, name)
+            names = {field.name for field in dataclasses.fields(cls)}
+            values = {key: params.pop(key) for key in list(params) if key in names}
             if "directory" in names:
                 values["directory"] = pick_directory(values.get("directory"))
             if "x_arg" in names:

@@ -17,7 +17,6 @@ from typing import ParamSpec, TypeVar
 
 from migrepo._text import mask_passwords
 from migrepo.engine import commands as _commands
-from migrepo.engine import options as o
 from migrepo.errors import MigrepoError
 
 log = logging.getLogger("migrepo")
@@ -57,6 +56,8 @@ def init(
     package: bool = False,
 ) -> None:
     """Create a new migrations directory."""
+    from migrepo.engine import options as o
+
     _commands.init(options=o.InitOptions(directory, multidb, template, package))
 
 
@@ -73,6 +74,8 @@ def revision(
     rev_id: str | None = None,
 ) -> None:
     """Create a new revision file."""
+    from migrepo.engine import options as o
+
     _commands.revision(
         options=o.RevisionOptions(
             directory, message, autogenerate, sql, head, splice, branch_label, version_path, rev_id
@@ -93,6 +96,8 @@ def migrate(
     x_arg: str | Sequence[str] | None = None,
 ) -> None:
     """Autogenerate a new revision file (``revision --autogenerate``)."""
+    from migrepo.engine import options as o
+
     _commands.revision(
         options=o.RevisionOptions(
             directory, message, True, sql, head, splice, branch_label, version_path, rev_id, x_arg
@@ -103,6 +108,8 @@ def migrate(
 @_exit_on_error
 def edit(directory: Directory = None, revision: str = "current") -> None:
     """Edit a revision file in $EDITOR."""
+    from migrepo.engine import options as o
+
     _commands.edit(options=o.EditOptions(directory, revision))
 
 
@@ -115,6 +122,8 @@ def merge(
     rev_id: str | None = None,
 ) -> None:
     """Merge two or more revisions into a new revision file."""
+    from migrepo.engine import options as o
+
     _commands.merge(options=o.MergeOptions(directory, revisions, message, branch_label, rev_id))
 
 
@@ -127,6 +136,8 @@ def upgrade(
     x_arg: str | Sequence[str] | None = None,
 ) -> None:
     """Upgrade the database to a later revision."""
+    from migrepo.engine import options as o
+
     _commands.upgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
 
 
@@ -139,12 +150,16 @@ def downgrade(
     x_arg: str | Sequence[str] | None = None,
 ) -> None:
     """Revert the database to an earlier revision."""
+    from migrepo.engine import options as o
+
     _commands.downgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
 
 
 @_exit_on_error
 def show(directory: Directory = None, revision: str = "head") -> None:
     """Show the revision denoted by the given symbol."""
+    from migrepo.engine import options as o
+
     _commands.show(options=o.ShowOptions(directory, revision))
 
 
@@ -156,6 +171,8 @@ def history(
     indicate_current: bool = False,
 ) -> None:
     """List the revisions, newest first."""
+    from migrepo.engine import options as o
+
     _commands.history(options=o.HistoryOptions(directory, rev_range, verbose, indicate_current))
 
 
@@ -164,18 +181,24 @@ def heads(
     directory: Directory = None, verbose: bool = False, resolve_dependencies: bool = False
 ) -> None:
     """Show the heads of the revision graph."""
+    from migrepo.engine import options as o
+
     _commands.heads(options=o.HeadsOptions(directory, verbose, resolve_dependencies))
 
 
 @_exit_on_error
 def branches(directory: Directory = None, verbose: bool = False) -> None:
     """Show the branch points of the revision graph."""
+    from migrepo.engine import options as o
+
     _commands.branches(options=o.BranchesOptions(directory, verbose))
 
 
 @_exit_on_error
 def current(directory: Directory = None, verbose: bool = False, head_only: bool = False) -> None:
     """Show the revision the database is at. ``head_only`` is accepted and ignored."""
+    from migrepo.engine import options as o
+
     _commands.current(options=o.CurrentOptions(directory, verbose))
 
 
@@ -188,12 +211,16 @@ def stamp(
     purge: bool = False,
 ) -> None:
     """Set the database's revision without running migrations."""
+    from migrepo.engine import options as o
+
     _commands.stamp(options=o.StampOptions(directory, revision, sql, tag, purge))
 
 
 @_exit_on_error
 def check(directory: Directory = None) -> None:
     """Exit with status 1 when the models and the database differ."""
+    from migrepo.engine import options as o
+
     _commands.check(options=o.CheckOptions(directory))
 
 

@@ -178,7 +178,7 @@ def test_state_and_config_are_resolved_once_per_command(
     proj.ok("init", app=app)
     add_chain(proj.migrations, 2)
     for args in (["upgrade"], ["current"], ["heads"], ["history"], ["stamp", "r1"],
-                 ["downgrade", "base"], ["revision", "-m", "x", "--rev-id", "r3"], ["check"]):
+                 ["downgrade", "base"], ["revision", "-m", "x", "--rev-id", "r3"], ["branches"]):
         calls.clear()
         proj.run(*args, app=app)
         assert calls == ["state", "config"], args

@@ -27,21 +27,6 @@ from migrepo.engine.checks import (
     check_target,
     revision_message,
 )
-from migrepo.engine.options import (
-    BranchesOptions,
-    CheckOptions,
-    CurrentOptions,
-    EditOptions,
-    HeadsOptions,
-    HistoryOptions,
-    InitOptions,
-    MergeOptions,
-    MoveOptions,
-    RevisionOptions,
-    ShowOptions,
-    StampOptions,
-)
-from migrepo.engine.run import Run, state
 from migrepo.errors import AppContextError, MigrepoError, RepositoryError, UsageError
 
 if TYPE_CHECKING:
@@ -49,13 +34,52 @@ if TYPE_CHECKING:
     from alembic.script import Script
 
     from migrepo._config import Config
-
+    from migrepo._extension import MigrateState
+    from migrepo.engine.options import (
+        BranchesOptions,
+        CheckOptions,
+        CurrentOptions,
+        EditOptions,
+        HeadsOptions,
+        HistoryOptions,
+        InitOptions,
+        MergeOptions,
+        MoveOptions,
+        RevisionOptions,
+        ShowOptions,
+        StampOptions,
+    )
+    from migrepo.engine.run import Run
 
 XArgs = str | Sequence[str] | None
 
 log = logging.getLogger("migrepo")
 
-__all__ = ["Run", "state"]
+
+def state() -> MigrateState:
+    """The ``app.extensions['migrate']`` of the current app, or a clear error."""
+    from migrepo.engine.run import state as current_state
+
+    return current_state()
+
+
+def new_run(
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    x_arg: XArgs = None,
+    opts: tuple[str, ...] = (),
+    require_repository: bool = True,
+) -> Run:
+    """The :class:`~migrepo.engine.run.Run` of one command, for the current app.
+
+    The run module (and its dataclasses) loads when a command runs, not when
+    ``migrepo`` is imported.
+    """
+    from migrepo.engine.run import Run
+
+    return Run.for_app(
+        directory, x_arg=x_arg, opts=opts, require_repository=require_repository
+    )
 
 
 def resolve_directory(directory: str | os.PathLike[str] | None) -> str:
@@ -70,7 +94,7 @@ def get_config(
     require_repository: bool = True,
 ) -> Config:
     """The app's Alembic Config for ``directory``, after the configure callbacks."""
-    run = Run.for_app(
+    run = new_run(
         directory, x_arg=x_arg, opts=tuple(opts or ()), require_repository=require_repository
     )
     return run.config
@@ -177,7 +201,7 @@ def _check_parents_are_directories(path: str) -> None:
 def revision(*, options: RevisionOptions) -> list[Script]:
     """Write a new revision file; with ``autogenerate``, from the model/database diff."""
     check_rev_id(options.rev_id)
-    run = Run.for_app(
+    run = new_run(
         options.directory,
         x_arg=options.x_arg,
         opts=("autogenerate",) if options.autogenerate else (),
@@ -205,7 +229,7 @@ def revision(*, options: RevisionOptions) -> list[Script]:
 def merge(*, options: MergeOptions, run: Run | None = None) -> Script | None:
     """Write a revision that joins ``revisions``."""
     check_rev_id(options.rev_id)
-    run = run or Run.for_app(options.directory)
+    run = run or new_run(options.directory)
     check_rev_id_is_new(run.config, options.rev_id)
     message = revision_message(run.config, options.message)
     script = drive.merge(
@@ -254,7 +278,7 @@ def _record_heads(run: Run) -> None:
 def edit(*, options: EditOptions) -> None:
     """Open a revision file in ``$EDITOR``."""
     check_editor()
-    drive.edit(Run.for_app(options.directory), options.revision)
+    drive.edit(new_run(options.directory), options.revision)
 
 
 # --- moving the database -----------------------------------------------------
@@ -268,7 +292,7 @@ def upgrade(*, options: MoveOptions) -> None:
     """
     revision = options.revision or "head"
     check_target(revision)
-    run = Run.for_app(options.directory, x_arg=options.x_arg)
+    run = new_run(options.directory, x_arg=options.x_arg)
     run.config  # noqa: B018 - a missing migrations directory is reported before the lock
     with run.moving(
         lock=not options.sql,
@@ -282,7 +306,7 @@ def downgrade(*, options: MoveOptions) -> None:
     """Downgrade the database to ``options.revision`` (default ``-1``); as :func:`upgrade`."""
     revision = options.revision or "-1"
     check_target(revision)
-    run = Run.for_app(options.directory, x_arg=options.x_arg)
+    run = new_run(options.directory, x_arg=options.x_arg)
     run.config  # noqa: B018 - a missing migrations directory is reported before the lock
     if options.sql and revision == "-1":
         # Offline mode has no database to count back from.
@@ -297,7 +321,7 @@ def downgrade(*, options: MoveOptions) -> None:
 
 def stamp(*, options: StampOptions) -> None:
     """Set the database's revision without running migrations; as :func:`upgrade`."""
-    run = Run.for_app(options.directory, x_arg=options.x_arg)
+    run = new_run(options.directory, x_arg=options.x_arg)
     run.config  # noqa: B018 - a missing migrations directory is reported before the lock
     with run.moving(
         lock=not options.sql,
@@ -311,7 +335,7 @@ def stamp(*, options: StampOptions) -> None:
 
 def check(*, options: CheckOptions) -> None:
     """Raise ``AutogenerateDiffsDetected`` when the models and the database differ."""
-    run = Run.for_app(options.directory, x_arg=options.x_arg)
+    run = new_run(options.directory, x_arg=options.x_arg)
     with run.recording(None):
         drive.check(run)
 
@@ -320,13 +344,13 @@ def check(*, options: CheckOptions) -> None:
 
 
 def show(*, options: ShowOptions) -> None:
-    drive.show(Run.for_app(options.directory), options.revision)
+    drive.show(new_run(options.directory), options.revision)
 
 
 def history(*, options: HistoryOptions) -> None:
     check_rev_range(options.rev_range)
     drive.history(
-        Run.for_app(options.directory, x_arg=options.x_arg),
+        new_run(options.directory, x_arg=options.x_arg),
         options.rev_range,
         verbose=options.verbose,
         indicate_current=options.indicate_current,
@@ -335,18 +359,18 @@ def history(*, options: HistoryOptions) -> None:
 
 def heads(*, options: HeadsOptions) -> None:
     drive.heads(
-        Run.for_app(options.directory),
+        new_run(options.directory),
         verbose=options.verbose,
         resolve_dependencies=options.resolve_dependencies,
     )
 
 
 def branches(*, options: BranchesOptions) -> None:
-    drive.branches(Run.for_app(options.directory), verbose=options.verbose)
+    drive.branches(new_run(options.directory), verbose=options.verbose)
 
 
 def current(*, options: CurrentOptions) -> None:
-    run = Run.for_app(options.directory, x_arg=options.x_arg)
+    run = new_run(options.directory, x_arg=options.x_arg)
     with explain_missing_revision(run):
         drive.current(run, verbose=options.verbose)
 
@@ -387,7 +411,7 @@ def current_revisions(
     directory: str | os.PathLike[str] | None = None, x_arg: XArgs = None
 ) -> set[str]:
     """The revisions the database (every database, for multidb) is at."""
-    return drive.current_heads(Run.for_app(directory, x_arg=x_arg))
+    return drive.current_heads(new_run(directory, x_arg=x_arg))
 
 
 # --- the ledger --------------------------------------------------------------
@@ -403,7 +427,7 @@ def ledger_entries(
     Each row holds the ledger's columns plus ``database``: the
     Flask-SQLAlchemy bind key, '' for the default database.
     """
-    return read_ledger(Run.for_app(directory), limit=limit, revision=revision)
+    return read_ledger(new_run(directory), limit=limit, revision=revision)
 
 
 def read_ledger(

@@ -17,16 +17,17 @@ from migrepo.engine.commands import (
     get_config,
     graph_of,
     merge,
+    new_run,
     read_ledger,
 )
-from migrepo.engine.options import MergeOptions, SyncOptions
-from migrepo.engine.run import Run
 from migrepo.errors import MigrepoError, UnknownRevision, UsageError
 
 if TYPE_CHECKING:
     from alembic.script import Script
 
     from migrepo.audit.gitrepo import Blame
+    from migrepo.engine.options import SyncOptions
+    from migrepo.engine.run import Run
 
 
 def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoError | None:
@@ -50,7 +51,7 @@ def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str)
 
     check_rev_range(rev_range)
     base, _, head = rev_range.partition(":")
-    script = Run.for_app(directory).script
+    script = new_run(directory).script
     return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
 
 
@@ -67,12 +68,14 @@ def merge_heads(
     """
     from migrepo.graph import heads as graph_heads
 
-    run = Run.for_app(directory)
+    run = new_run(directory)
     tips = graph_heads(graph_of(run.config))
     if len(tips) < 2:
         return None, tips
     if message is None:
         message = f"merge heads {', '.join(tips)}"
+    from migrepo.engine.options import MergeOptions
+
     options = MergeOptions(directory, tuple(tips), message, branch_label, rev_id)
     return merge(options=options, run=run), tips
 
@@ -83,7 +86,7 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     from migrepo.audit.verify import verify as run_checks
     from migrepo.store.reader import read_revision_files
 
-    run = Run.for_app(directory)
+    run = new_run(directory)
     files = read_revision_files(run.config, execute=True)
     subject = Subject(files, strict=strict, directory=run.directory)
     try:
@@ -104,7 +107,7 @@ def sync(*, options: SyncOptions) -> Any:
     from reading the database's revision to the end of the upgrade (see
     :meth:`Run.moving <migrepo.engine.run.Run.moving>`).
     """
-    run = Run.for_app(options.directory, x_arg=options.x_arg)
+    run = new_run(options.directory, x_arg=options.x_arg)
     with run.moving(
         lock=not options.dry_run,
         lock_timeout=options.lock_timeout,
@@ -162,7 +165,7 @@ def blame(
     from migrepo.graph import build_graph, newest_first
     from migrepo.store.reader import read_revision_files
 
-    run = Run.for_app(directory)
+    run = new_run(directory)
     files = read_revision_files(run.config)
     for found in files:
         if found.error is not None:
@@ -196,7 +199,7 @@ def shown_revisions(
     directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
 ) -> list[str]:
     """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
-    run = Run.for_app(directory, x_arg=x_arg)
+    run = new_run(directory, x_arg=x_arg)
     script = run.script
     target: Any = revision
     if revision == "current":
