@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
@@ -100,33 +98,6 @@ def get_config(
     return run.config
 
 
-_CANT_LOCATE = re.compile(r"Can't locate revision identified by '([^']+)'")
-
-
-@contextmanager
-def explain_missing_revision(run: Run) -> Iterator[None]:
-    """Turn Alembic's "Can't locate revision" for a database ahead of the work tree
-    into an explanation naming the branch that has it and `flask db sync`."""
-    from alembic.util import CommandError
-
-    try:
-        yield
-    except CommandError as exc:
-        match = _CANT_LOCATE.search(str(exc))
-        if match is None:
-            raise
-        revision = match.group(1)
-        try:
-            applied = revision in drive.current_heads(run)
-        except Exception:
-            raise exc from None
-        if not applied:
-            raise
-        from migrepo.audit import sync as _sync
-
-        hashes = _sync.latest_hashes(read_ledger(run, revision=revision))
-        message = _sync.explain_missing(run.directory, revision, hashes)
-        raise RepositoryError(message) from exc
 
 
 # --- templates and init ------------------------------------------------------
@@ -298,7 +269,7 @@ def upgrade(*, options: MoveOptions) -> None:
         lock=not options.sql,
         lock_timeout=options.lock_timeout,
         single_transaction=options.single_transaction,
-    ), explain_missing_revision(run), run.recording("upgrade"):
+    ), run.recording("upgrade"):
         drive.upgrade(run, revision, sql=options.sql, tag=options.tag)
 
 
@@ -315,7 +286,7 @@ def downgrade(*, options: MoveOptions) -> None:
         lock=not options.sql,
         lock_timeout=options.lock_timeout,
         single_transaction=options.single_transaction,
-    ), explain_missing_revision(run), run.recording("downgrade"):
+    ), run.recording("downgrade"):
         drive.downgrade(run, revision, sql=options.sql, tag=options.tag)
 
 
@@ -371,8 +342,7 @@ def branches(*, options: BranchesOptions) -> None:
 
 def current(*, options: CurrentOptions) -> None:
     run = new_run(options.directory, x_arg=options.x_arg)
-    with explain_missing_revision(run):
-        drive.current(run, verbose=options.verbose)
+    drive.current(run, verbose=options.verbose)
 
 
 def _as_list(scripts: Any) -> list[Any]:
