@@ -14,18 +14,24 @@ import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrepo.engine import drive
 from migrepo.engine.checks import (
     check_editor,
+    check_merge_revisions,
     check_rev_id,
     check_rev_id_is_new,
     check_rev_range,
     check_target,
+    check_version_path,
+    find_template,
     revision_message,
 )
-from migrepo.errors import AppContextError, MigrepoError, RepositoryError, UsageError
+from migrepo.engine.hooks import failed_hook_keeps_file
+from migrepo.errors import AppContextError, MigrepoError, RepositoryError
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -120,7 +126,7 @@ def init(*, options: InitOptions) -> str:
     """Create a migrations directory from a template; returns its path."""
     from alembic import command
 
-    from migrepo._config import Config
+    from migrepo._config import InitConfig
 
     path = resolve_directory(options.directory)
     if os.path.exists(path) and not os.path.isdir(path):
@@ -135,22 +141,36 @@ def init(*, options: InitOptions) -> str:
         )
     _check_parents_are_directories(path)
     template, template_directory = options.template, None
-    if template is not None and ("/" in template or "\\" in template):
-        template_directory, template = os.path.split(template.rstrip("/\\"))
-        folder = os.path.join(template_directory, template)
-        if not os.path.isdir(folder):
-            raise UsageError(f"no template directory at {folder!r}")
+    if template is not None:
+        template_directory, template = find_template(template)
     if template is None:
         template = "flask-multidb" if options.multidb else "flask"
-    config = Config(template_directory=template_directory)
-    config.set_main_option("script_location", path.replace("%", "%%"))
-    config.config_file_name = os.path.join(path, "alembic.ini")
-    config = state().migrate.call_configure_callbacks(config)
+    elif options.multidb and template_directory is None and template in ("flask", "aioflask"):
+        template += "-multidb"  # the multi-database version of a packaged template
+    ini = os.path.join(path, "alembic.ini")
+    written = [Path(ini).absolute()]
+    if options.package:
+        written += [Path(path, "__init__.py"), Path(path, "versions", "__init__.py")]
+    # migrepo's own templates: Alembic's closing "edit the connection settings in
+    # alembic.ini" is wrong for them, so it gives way to an accurate line.
+    ours = template_directory is None
+    initial = InitConfig(template_directory=template_directory, written=written if ours else ())
+    initial.set_main_option("script_location", path.replace("%", "%%"))
+    initial.config_file_name = ini
+    config = state().migrate.call_configure_callbacks(initial)
     # init writes files only: Alembic's command reads no ScriptDirectory.
     command.init(config, path, template=template, package=options.package)
     from migrepo.store import heads_file as _integrity
 
     _integrity.write(path, [])
+    if ours:
+        from alembic.util import msg
+
+        msg(
+            "The database URL comes from the app (SQLALCHEMY_DATABASE_URI and "
+            f"SQLALCHEMY_BINDS); edit {Path(ini).absolute()} for Alembic's other settings "
+            "and logging."
+        )
     return path
 
 
@@ -178,8 +198,9 @@ def revision(*, options: RevisionOptions) -> list[Script]:
         opts=("autogenerate",) if options.autogenerate else (),
     )
     check_rev_id_is_new(run.config, options.rev_id)
+    check_version_path(run.config, options.version_path)
     message = revision_message(run.config, options.message)
-    with run.recording(None):
+    with failed_hook_keeps_file(run.config, partial(_record_heads, run)), run.recording(None):
         scripts = drive.revision(
             run,
             message=message,
@@ -201,15 +222,17 @@ def merge(*, options: MergeOptions, run: Run | None = None) -> Script | None:
     """Write a revision that joins ``revisions``."""
     check_rev_id(options.rev_id)
     run = run or new_run(options.directory)
+    check_merge_revisions(options.revisions)
     check_rev_id_is_new(run.config, options.rev_id)
     message = revision_message(run.config, options.message)
-    script = drive.merge(
-        run,
-        options.revisions,
-        message=message,
-        branch_label=options.branch_label,
-        rev_id=options.rev_id,
-    )
+    with failed_hook_keeps_file(run.config, partial(_record_heads, run)):
+        script = drive.merge(
+            run,
+            options.revisions,
+            message=message,
+            branch_label=options.branch_label,
+            rev_id=options.rev_id,
+        )
     if script is not None:
         _record_heads(run)
     return script
@@ -391,17 +414,24 @@ def ledger_entries(
     directory: str | os.PathLike[str] | None = None,
     limit: int | None = None,
     revision: str | None = None,
+    *,
+    prefix: bool = False,
 ) -> list[dict[str, Any]]:
     """Ledger rows of every database the app migrates, newest first.
 
     Each row holds the ledger's columns plus ``database``: the
-    Flask-SQLAlchemy bind key, '' for the default database.
+    Flask-SQLAlchemy bind key, '' for the default database. With ``prefix``,
+    ``revision`` keeps the rows of every id that starts with it.
     """
-    return read_ledger(new_run(directory), limit=limit, revision=revision)
+    return read_ledger(new_run(directory), limit=limit, revision=revision, prefix=prefix)
 
 
 def read_ledger(
-    run: Run, *, limit: int | None = None, revision: str | None = None
+    run: Run,
+    *,
+    limit: int | None = None,
+    revision: str | None = None,
+    prefix: bool = False,
 ) -> list[dict[str, Any]]:
     """:func:`ledger_entries` for a run already set up."""
     from migrepo.db.ledger import read_rows
@@ -412,7 +442,9 @@ def read_ledger(
     schema = run.configure_args.get("version_table_schema")
     rows: list[dict[str, Any]] = []
     for bind, engine in run.db.engines.items():
-        for row in read_rows(engine, table, schema, limit=limit, revision=revision):
+        for row in read_rows(
+            engine, table, schema, limit=limit, revision=revision, prefix=prefix
+        ):
             row["database"] = bind or ""
             rows.append(row)
     rows.sort(key=lambda row: (_naive(row["started_at"]), row["id"]), reverse=True)

@@ -34,7 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from migrepo.engine.checks import check_ledger_table, check_repository
+from migrepo.engine.checks import (
+    check_ledger_table,
+    check_repository,
+    check_version_locations,
+)
 from migrepo.errors import AppContextError, UsageError
 
 if TYPE_CHECKING:
@@ -208,6 +212,8 @@ class Run:
         if self.require_repository:
             check_repository(self.directory)
         config = self.state.migrate.get_config(self.directory, x_arg=self.x_arg, opts=self.opts)
+        if self.require_repository:
+            check_version_locations(config)
         config.attributes[HOOKS] = self.hooks
         return config
 
