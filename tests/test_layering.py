@@ -23,6 +23,7 @@ OVER_THE_LIMIT = {
     "migrepo.audit.gitrepo",
     "migrepo.audit.walk",
     "migrepo.engine.repository",
+    "migrepo.engine.run",
 }
 KNOWN_CIRCLES = [["migrepo.audit.gitrepo", "migrepo.audit.walk"]]
 

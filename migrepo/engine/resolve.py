@@ -81,11 +81,15 @@ def resolve(
     elif not applied and revision in at:
         target = found.parents or ("base",)
     if target is not None:
+        from migrepo.engine.options import StampOptions
+
         _commands.stamp(
-            directory,
-            list(target) if len(target) > 1 else target[0],
-            x_arg=x_arg,
-            lock_timeout=lock_timeout,
+            options=StampOptions(
+                directory=directory,
+                revision=list(target) if len(target) > 1 else target[0],
+                x_arg=x_arg,
+                lock_timeout=lock_timeout,
+            )
         )
     _write_resolve_row(directory, found, applied=applied, reason=reason)
     return Resolution(revision, applied, found.database or "", found.parents, target)
