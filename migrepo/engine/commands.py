@@ -296,7 +296,7 @@ def upgrade(*, options: MoveOptions) -> None:
         if not options.sql:
             from migrepo.engine.dirty import refuse_if_dirty
 
-            refuse_if_dirty()
+            refuse_if_dirty(run)
         drive.upgrade(run, revision, sql=options.sql, tag=options.tag)
 
 

@@ -28,22 +28,20 @@ def rolls_back_ddl(engine: Any) -> bool:
         return False
 
 
-def dirty_revisions() -> list[tuple[str, str]]:
+def dirty_revisions(run: Any) -> list[tuple[str, str]]:
     """``(database, revision)`` pairs that are dirty, read with one query per database.
 
-    Databases with transactional DDL are never dirty and are not read.
+    ``run`` is the command's :class:`~migrepo.engine.run.Run`. Databases with
+    transactional DDL are never dirty and are not read.
     """
     import sqlalchemy as sa
-    from flask import current_app
 
     from migrepo.db.io import run_on
-    from migrepo.db.ledger import DEFAULT_TABLE
-    from migrepo.engine.run import state
 
-    current = state()
+    current = run.state
     engines = getattr(current.db, "engines", None) or {}
-    name = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
-    schema = current.configure_args.get("version_table_schema")
+    name = run.ledger_table
+    schema = run.configure_args.get("version_table_schema")
     # The three columns read, as a lightweight table: it compiles once per process.
     table = sa.table(
         name, sa.column("id"), sa.column("revision"), sa.column("outcome"), schema=schema
@@ -65,13 +63,13 @@ def dirty_revisions() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def refuse_if_dirty() -> None:
+def refuse_if_dirty(run: Any) -> None:
     """Raise :class:`~migrepo.errors.DirtyDatabase` when a revision is dirty (see the module).
 
     Best effort: when the ledger cannot be read, say so once and let upgrade go on.
     """
     try:
-        dirty = dirty_revisions()
+        dirty = dirty_revisions(run)
     except Exception as exc:
         from migrepo._text import mask_passwords
 
