@@ -88,7 +88,7 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     files = read_revision_files(get_config(directory), execute=True)
     subject = Subject(files, strict=strict, directory=resolve_directory(directory))
     try:
-        subject.ledger = ledger_entries(directory)
+        subject.ledger = ledger_entries()
     except Exception as exc:  # an unreachable database: verify the files all the same
         from migrepo._text import mask_passwords
 
@@ -124,6 +124,7 @@ def sync(
 def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XArgs) -> Any:
     from alembic import command
 
+    from migrepo._compat import set_version_locations
     from migrepo.audit import sync as _sync
     from migrepo.graph import heads as graph_heads
     from migrepo.store.reader import version_locations
@@ -135,14 +136,13 @@ def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XA
     plan = _sync.Plan(sorted(current_revisions(directory, x_arg)), heads=graph_heads(graph))
     missing = [revision for revision in plan.current if revision not in known]
     if missing:
-        hashes = _sync.latest_hashes(ledger_entries(directory))
+        hashes = _sync.latest_hashes(ledger_entries())
         with _sync.recovery_location(path) as location:
             plan.recovered = _sync.recover(path, location, missing, known, hashes)
             plan.downgrade_to = _sync.downgrade_target(plan.recovered, known)
             extended = get_config(directory, x_arg=x_arg)
             locations = [*map(str, version_locations(config)), str(location)]
-            extended.set_main_option("path_separator", "os")
-            extended.set_main_option("version_locations", os.pathsep.join(locations))
+            set_version_locations(extended, locations)
             script = script_directory(extended)
             plan.downgrade = [
                 sc.revision

@@ -10,7 +10,6 @@ Everything else is Alembic's own code.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -19,8 +18,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from alembic.script import Script, ScriptDirectory
-from alembic.script.revision import RevisionMap
 
+from migrepo._compat import LinearRevisionMap, as_subclass, load_script, new_script
 from migrepo.store.reader import list_files, read_indexed, resolve_locations
 
 if TYPE_CHECKING:
@@ -53,76 +52,42 @@ class LazyModule:
         return module
 
 
-class LinearRevisionMap(RevisionMap):
-    """Alembic's RevisionMap, with a linear-time ``_filter_into_branch_heads``.
-
-    Alembic drops each target that has a descendant among the targets by
-    walking every target's descendants: quadratic, about 8 s for
-    ``flask db current`` at 5,000 revisions. One memoised walk down the
-    ``nextrev`` links gives the same set. The method is private, but it is
-    where Alembic does this, and there is no public hook.
-    """
-
-    def _filter_into_branch_heads(self, targets: Any) -> set[Any]:
-        targets = set(targets)
-        by_id = self._revision_map
-        below: dict[str, bool] = {}  # revision id -> a target lies strictly below it
-
-        def target_below(revision: str) -> bool:
-            stack = [revision]
-            while stack:
-                current = stack[-1]
-                if current in below:
-                    stack.pop()
-                    continue
-                children = by_id[current].nextrev  # type: ignore[union-attr]
-                pending = [child for child in children if child not in below]
-                if pending:
-                    stack.extend(pending)
-                    continue
-                below[current] = any(by_id[c] in targets or below[c] for c in children)
-                stack.pop()
-            return below[revision]
-
-        return {rev for rev in targets if not target_below(rev.revision)}
-
-
 class IndexedScriptDirectory(ScriptDirectory):
     """Alembic's ScriptDirectory with its revision map built from the index.
 
     Its public ``revision_map`` comes from the index: no revision module runs
     until a migration step needs its code. Sourceless directories (``.pyc``
-    only) keep Alembic's own loader. New revision files are written
-    atomically.
+    only) keep Alembic's own loader. A revision file that fails to be written
+    whole is removed.
     """
 
     @classmethod
     def from_config(cls, config: Config) -> ScriptDirectory:
-        # Alembic's from_config builds a plain ScriptDirectory (it calls the
-        # class by name, not cls): take over the state it configured.
-        script = cls.__new__(cls)
-        script.__dict__.update(ScriptDirectory.from_config(config).__dict__)
+        script = as_subclass(ScriptDirectory.from_config(config), cls)
         if not script.sourceless:
             script.revision_map = LinearRevisionMap(partial(indexed_scripts, script))
         return script
 
-    def _generate_template(self, src: Path, dest: Path, **kw: Any) -> None:
-        """Write a new revision file atomically: render beside it, then rename.
+    def generate_revision(self, *args: Any, **kw: Any) -> Script | None:
+        """Alembic's ``generate_revision``; when it fails, the new file is removed.
 
-        Alembic renders straight into the destination, so a crash could leave
-        half a revision file behind; this private method is the one place
-        Alembic writes generated files, and it offers no public hook.
+        Alembic renders the template in memory and then writes the file. If
+        that write stops part way (a full disk, a file size limit, an
+        interrupt) or a later step of the call fails, the versions directory
+        is left as it was: a whole new revision file or none. This overrides
+        the public method and calls it unchanged, so Alembic's output is kept.
         """
-        from alembic.util import status, template_to_file
+        before = set(self._revision_files())
+        try:
+            return super().generate_revision(*args, **kw)
+        except BaseException:
+            for path in set(self._revision_files()) - before:
+                path.unlink(missing_ok=True)
+            raise
 
-        temporary = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        with status(f"Generating {dest.absolute()}", **self.messaging_opts):
-            try:
-                template_to_file(src, temporary, self.output_encoding, **kw)
-                os.replace(temporary, dest)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+    def _revision_files(self) -> list[Path]:
+        locations = resolve_locations(self.version_locations, self.dir)
+        return list_files(locations, recursive=True)
 
 
 def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
@@ -132,14 +97,13 @@ def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
     for found in read_indexed(paths, Path(script.dir)):
         if found.record is None:
             # A file the index cannot read is loaded as Alembic loads it, so that
-            # the error (or the legacy filename rule) is Alembic's own. Private,
-            # but it is the one place Alembic defines how a file becomes a Script.
-            loaded = Script._from_path(script, found.path)
+            # the error (or the legacy filename rule) is Alembic's own.
+            loaded = load_script(script, found.path)
             if loaded is not None:
                 yield loaded
             continue
         module = LazyModule(found.path, found.values)
-        yield Script(module, found.record.revision, found.path)  # type: ignore[arg-type]
+        yield new_script(module, found.record.revision, found.path)
 
 
 @contextmanager

@@ -1,0 +1,149 @@
+"""Every place migrepo depends on Alembic beyond its documented API.
+
+Each helper says what it relies on, why there is no public way, and which
+Alembic versions it was checked against. The supported range is declared in
+``pyproject.toml`` and tested at both ends by ``make test``: the lowest
+versions come from ``ci/lowest.txt``.
+
+Only engine and store code imports this module, inside functions or in
+modules that already import Alembic: importing ``migrepo`` never does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import alembic
+from alembic.script import Script
+from alembic.script.revision import RevisionMap
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    _S = TypeVar("_S", bound=ScriptDirectory)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """The numeric release of a version string.
+
+    >>> _version("1.13.0")
+    (1, 13, 0)
+    >>> _version("1.16.0rc1")
+    (1, 16, 0)
+    """
+    leading = (re.match(r"\d+", part) for part in text.split(".")[:3])
+    return tuple(int(match.group()) if match else 0 for match in leading)
+
+
+ALEMBIC = _version(alembic.__version__)
+
+# Alembic 1.16 moved option parsing onto Config (get_version_locations_list,
+# get_alembic_boolean_option, pyproject.toml support), renamed the separator
+# option version_path_separator to path_separator, and made ScriptDirectory
+# and Script use pathlib paths rather than strings.
+CONFIG_OPTION_API = ALEMBIC >= (1, 16)
+PATH_SEPARATOR_OPTION = "path_separator" if CONFIG_OPTION_API else "version_path_separator"
+
+
+def version_locations_list(config: Config) -> list[str] | None:
+    """The ``version_locations`` of ``config`` as Alembic splits them (public on every version)."""
+    if CONFIG_OPTION_API:
+        return config.get_version_locations_list()
+    return _script_directory(config).version_locations
+
+
+def recursive_version_locations(config: Config) -> bool:
+    """Whether ``config`` asks Alembic to look for revision files in subdirectories."""
+    if CONFIG_OPTION_API:
+        return config.get_alembic_boolean_option("recursive_version_locations")
+    return bool(_script_directory(config).recursive_version_locations)
+
+
+def set_version_locations(config: Config, locations: list[str]) -> None:
+    """Make ``config`` list exactly ``locations``, whatever characters the paths hold."""
+    config.set_main_option(PATH_SEPARATOR_OPTION, "os")
+    config.set_main_option("version_locations", os.pathsep.join(locations))
+
+
+def _script_directory(config: Config) -> ScriptDirectory:
+    # Before 1.16 only ScriptDirectory.from_config parses these options; its
+    # attributes are public and building it reads no revision file.
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(config)
+
+
+def as_subclass(script: ScriptDirectory, cls: type[_S]) -> _S:
+    """``script``, a ScriptDirectory Alembic configured, as an instance of ``cls``.
+
+    ``ScriptDirectory.from_config`` builds its class by name, not ``cls``, so
+    a subclass takes over the instance state it set up. That state is plain
+    instance attributes on every supported version.
+    """
+    adopted = cls.__new__(cls)
+    adopted.__dict__.update(script.__dict__)
+    return adopted
+
+
+def new_script(module: ModuleType | Any, revision: str, path: Path) -> Script:
+    """A Script for a revision module, as Alembic's loader would build it.
+
+    The constructor is not documented but takes the same three arguments on
+    every supported version; before 1.16 Alembic's code expects ``path`` as a
+    string.
+    """
+    return Script(module, revision, path if CONFIG_OPTION_API else str(path))
+
+
+def load_script(script: ScriptDirectory, path: Path) -> Script | None:
+    """Load one revision file exactly as Alembic does, errors and all.
+
+    Private: ``Script._from_path`` is the one place Alembic defines how a file
+    becomes a Script (the legacy file-name rule, sourceless files, its error
+    messages), and there is no public way to load a single file. Same
+    signature from 1.13 to 1.20; it takes a string before 1.16.
+    """
+    return Script._from_path(script, path if CONFIG_OPTION_API else str(path))
+
+
+class LinearRevisionMap(RevisionMap):
+    """Alembic's RevisionMap, with a linear-time ``_filter_into_branch_heads``.
+
+    Alembic drops each target that has a descendant among the targets by
+    walking every target's descendants: quadratic, about 8 s for
+    ``flask db current`` at 5,000 revisions. One memoised walk down the
+    ``nextrev`` links gives the same set.
+
+    Private: ``_filter_into_branch_heads`` is where Alembic does this, and
+    there is no public hook; it has had this signature, and ``_revision_map``
+    its meaning, from 1.13 to 1.20. ``tests/test_index.py`` checks the answer
+    against Alembic's own for random graphs.
+    """
+
+    def _filter_into_branch_heads(self, targets: Any) -> set[Any]:
+        targets = set(targets)
+        by_id = self._revision_map
+        below: dict[str, bool] = {}  # revision id -> a target lies strictly below it
+
+        def target_below(revision: str) -> bool:
+            stack = [revision]
+            while stack:
+                current = stack[-1]
+                if current in below:
+                    stack.pop()
+                    continue
+                children = by_id[current].nextrev  # type: ignore[union-attr]
+                pending = [child for child in children if child not in below]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                below[current] = any(by_id[c] in targets or below[c] for c in children)
+                stack.pop()
+            return below[revision]
+
+        return {rev for rev in targets if not target_below(rev.revision)}
