@@ -449,7 +449,7 @@ def log(
     outcome, then when, by whom, from which git commit, and the content
     hash of the revision file that ran.
     """
-    rows = _commands.ledger_entries(pick_directory(directory), limit, revision)
+    rows = _commands.ledger_entries(limit, revision)
     if output_format == "json":
         import json
 

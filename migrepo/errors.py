@@ -13,7 +13,6 @@ into a single line written for the user (see ``migrepo.cli``)::
     ├── GitError                 git failed while reading the work tree or its history
     └── GraphError               the revision graph is unsound
         ├── UnknownRevision      a revision or label that is not in the graph
-        ├── MultipleHeads        one head was needed and there are several
         ├── MissingParent        a revision names a parent that has no file
         ├── DuplicateRevision    two files declare the same revision id
         ├── DuplicateBranchLabel a branch label that names more than one revision
@@ -82,15 +81,6 @@ class UnknownRevision(GraphError):
         self.argument = argument
         super().__init__(
             f"no revision matches {argument!r}; run `flask db history` to list the revisions"
-        )
-
-
-class MultipleHeads(GraphError):
-    def __init__(self, heads: Iterable[str]) -> None:
-        self.heads = tuple(heads)
-        super().__init__(
-            f"there are {len(self.heads)} heads ({', '.join(self.heads)}); "
-            "run `flask db merge heads` to join them, or name one head"
         )
 
 

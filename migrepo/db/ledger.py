@@ -34,19 +34,6 @@ from migrepo.store.reader import blob_hash, read_revision_file
 
 DEFAULT_TABLE = "migrepo_ledger"
 
-COLUMNS = (
-    "revision",
-    "direction",
-    "content_hash",
-    "git_commit",
-    "git_dirty",
-    "applied_by",
-    "started_at",
-    "duration_ms",
-    "outcome",
-    "error",
-    "migrepo_version",
-)
 
 
 def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Table:

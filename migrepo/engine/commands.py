@@ -134,7 +134,7 @@ def explain_missing_revision(directory: str | os.PathLike[str] | None) -> Iterat
             raise
         from migrepo.audit import sync as _sync
 
-        hashes = _sync.latest_hashes(ledger_entries(directory, revision=revision))
+        hashes = _sync.latest_hashes(ledger_entries(revision=revision))
         message = _sync.explain_missing(resolve_directory(directory), revision, hashes)
         raise RepositoryError(message) from exc
 
@@ -645,7 +645,6 @@ def current_revisions(
 
 
 def ledger_entries(
-    directory: str | os.PathLike[str] | None = None,
     limit: int | None = None,
     revision: str | None = None,
 ) -> list[dict[str, Any]]:
