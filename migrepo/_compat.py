@@ -48,6 +48,13 @@ ALEMBIC = _version(alembic.__version__)
 # and Script use pathlib paths rather than strings.
 CONFIG_OPTION_API = ALEMBIC >= (1, 16)
 PATH_SEPARATOR_OPTION = "path_separator" if CONFIG_OPTION_API else "version_path_separator"
+# The option migrepo's Config answers with path_separator's value when it is
+# not set, so that the alembic.ini migrepo writes reads the same before 1.16.
+# From 1.16 nothing asks for it unless path_separator is missing.
+LEGACY_SEPARATOR_OPTION = None if CONFIG_OPTION_API else "version_path_separator"
+# From 1.18 generate_revision creates the directory a new file goes in; before,
+# a versions directory git removed (it held no tracked file) made it fail.
+CREATES_REVISION_DIRECTORY = ALEMBIC >= (1, 18)
 
 
 def version_locations_list(config: Config) -> list[str] | None:
@@ -68,6 +75,23 @@ def set_version_locations(config: Config, locations: list[str]) -> None:
     """Make ``config`` list exactly ``locations``, whatever characters the paths hold."""
     config.set_main_option(PATH_SEPARATOR_OPTION, "os")
     config.set_main_option("version_locations", os.pathsep.join(locations))
+
+
+def ensure_versions_directory(script: ScriptDirectory, version_path: object) -> None:
+    """Before 1.18, create a missing default versions directory as 1.18 does.
+
+    Same message as Alembic's; only the default location, the one a
+    checkout can remove. A configured ``version_locations`` is created by
+    Alembic itself on every supported version.
+    """
+    if CREATES_REVISION_DIRECTORY or version_path is not None or script.version_locations:
+        return
+    from alembic.util import status
+
+    path = Path(script.dir, "versions").absolute()
+    if not path.exists():
+        with status(f"Creating directory {path}", **script.messaging_opts):
+            os.makedirs(path)
 
 
 def _script_directory(config: Config) -> ScriptDirectory:

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.script import Script, ScriptDirectory
 
-from migrepo._compat import LinearRevisionMap, as_subclass, load_script, new_script
+from migrepo._compat import (
+    LinearRevisionMap,
+    as_subclass,
+    ensure_versions_directory,
+    load_script,
+    new_script,
+)
 from migrepo.store.reader import list_files, read_indexed, resolve_locations
 
 if TYPE_CHECKING:
@@ -77,6 +83,7 @@ class IndexedScriptDirectory(ScriptDirectory):
         is left as it was: a whole new revision file or none. This overrides
         the public method and calls it unchanged, so Alembic's output is kept.
         """
+        ensure_versions_directory(self, kw.get("version_path"))
         before = set(self._revision_files())
         try:
             return super().generate_revision(*args, **kw)
