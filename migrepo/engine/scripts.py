@@ -10,8 +10,9 @@ Everything else is Alembic's own code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -84,17 +85,31 @@ class IndexedScriptDirectory(ScriptDirectory):
         the public method and calls it unchanged, so Alembic's output is kept.
         """
         ensure_versions_directory(self, kw.get("version_path"))
-        before = set(self._revision_files())
+        before = self._files()
         try:
             return super().generate_revision(*args, **kw)
         except BaseException:
-            for path in set(self._revision_files()) - before:
-                path.unlink(missing_ok=True)
+            for path in self._files() - before:
+                with suppress(FileNotFoundError):
+                    os.unlink(path)
             raise
 
-    def _revision_files(self) -> list[Path]:
-        locations = resolve_locations(self.version_locations, self.dir)
-        return list_files(locations, recursive=True)
+    def _files(self) -> set[str]:
+        """Every file under the version locations (a file template may name subdirectories)."""
+        found: set[str] = set()
+        pending = [str(path) for path in resolve_locations(self.version_locations, self.dir)]
+        while pending:
+            try:
+                scan = os.scandir(pending.pop())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with scan:
+                for entry in scan:
+                    if not entry.is_dir(follow_symlinks=False):
+                        found.add(entry.path)
+                    elif entry.name != "__pycache__":
+                        pending.append(entry.path)
+        return found
 
 
 def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
