@@ -5,8 +5,9 @@ Alembic versions it was checked against. The supported range is declared in
 ``pyproject.toml`` and tested at both ends by ``make test``: the lowest
 versions come from ``ci/lowest.txt``.
 
-Only engine and store code imports this module, inside functions or in
-modules that already import Alembic: importing ``migrepo`` never does.
+It imports Alembic, so only code that already runs Alembic imports it (the
+engine, the reader's functions, migrepo's Config): importing ``migrepo``
+never does.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def ensure_versions_directory(script: ScriptDirectory, version_path: object) -> 
 
 def _script_directory(config: Config) -> ScriptDirectory:
     # Before 1.16 only ScriptDirectory.from_config parses these options; its
-    # attributes are public and building it reads no revision file.
+    # attributes are public and building it reads no revision file (it does
+    # prepend prepend_sys_path to sys.path, as every Alembic command does).
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(config)
@@ -145,7 +147,8 @@ class LinearRevisionMap(RevisionMap):
 
     Private: ``_filter_into_branch_heads`` is where Alembic does this, and
     there is no public hook; it has had this signature, and ``_revision_map``
-    its meaning, from 1.13 to 1.20. ``tests/test_index.py`` checks the answer
+    its meaning, from 1.13 to 1.20. Should a later Alembic stop calling it,
+    commands only get slower. ``tests/test_index.py`` checks the answer
     against Alembic's own for random graphs.
     """
 
