@@ -18,7 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Lint tools run once, from the latest versions, in `make lint`.
 NOT_PINNED = {"ruff", "mypy"}
-REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)(?:\[(?P<extras>[a-z,]+)\])?>=(?P<low>[\w.]+)$")
+REQUIREMENT = re.compile(
+    r"^(?P<name>[A-Za-z0-9_.-]+)(?:\[(?P<extras>[a-z,]+)\])?>=(?P<low>[\w.]+)$"
+)
 
 
 def normalise(name: str) -> str:
