@@ -2,14 +2,14 @@
 
 Each command parses its options, calls one function of the library and, where
 the library returns data, formats it. Errors are turned into one-line messages
-in one place, :meth:`migrepo.cli._errors.MigrepoCommand.invoke`.
+by :func:`migrepo.engine.explain.explain`, which
+:meth:`migrepo.cli._errors.MigrepoCommand.invoke` calls and prints.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -31,6 +31,7 @@ from migrepo.cli._options import (
 )
 from migrepo.engine import commands as _commands
 from migrepo.engine import repository as _repository
+from migrepo.engine import views as _views
 
 # --- the group ---------------------------------------------------------------
 
@@ -255,14 +256,8 @@ def show(directory: str | None, revision: str) -> None:
     file: "Introduced in: <sha> <subject> (<author>, <date>)". When REVISION
     names several revisions, the labels name each one: "Content hash (<rev>):".
     """
-    directory = pick_directory(directory)
-    _commands.show(directory, revision)
-    shown = _repository.shown_revisions(directory, revision, x_args())
-    report = _repository.blame(directory, shown)
-    for row in report.rows:
-        which = f" ({row.revision})" if len(report.rows) > 1 else ""
-        click.echo(f"Content hash{which}: {row.content_hash}")
-        click.echo(f"Introduced in{which}: {_introduced(row)}")
+    for line in _views.show(pick_directory(directory), revision, x_args()):
+        click.echo(line)
 
 
 @db.command()
@@ -294,31 +289,17 @@ def history(
     output_format: str,
 ) -> None:
     """List the revisions, newest first."""
-    directory = pick_directory(directory)
     if graph and output_format != "text":
         raise click.UsageError("--graph draws text; leave out --format, or drop --graph")
-    if not graph and output_format == "text":
-        _commands.history(directory, rev_range, verbose, indicate_current, x_args())
-        return
-
-    from migrepo import graph as g
-
-    G = _commands.revision_graph(directory)
-    order = g.newest_first(G)
-    if rev_range is not None:
-        wanted = set(_repository.revisions_in_range(directory, rev_range))
-        order = [rev for rev in order if rev in wanted]
-    if output_format != "text":
-        exporters: dict[str, Callable[..., str]] = {
-            "json": g.to_json,
-            "dot": g.to_dot,
-            "mermaid": g.to_mermaid,
-        }
-        click.echo(exporters[output_format](G, order))
-        return
-    current = _commands.current_revisions(directory, x_args()) if indicate_current else set()
-    for line in g.render_graph(
-        G, order=order, current=current, color=_use_color(), verbose=verbose
+    for line in _views.history(
+        pick_directory(directory),
+        rev_range=rev_range,
+        verbose=verbose,
+        indicate_current=indicate_current,
+        graph=graph,
+        output_format=output_format,
+        color=_use_color(),
+        x_arg=x_args(),
     ):
         click.echo(line)
 
@@ -532,14 +513,6 @@ def sync(
 
 
 # --- git audit ---------------------------------------------------------------
-
-
-def _introduced(row: Any) -> str:
-    commit = row.introduced_in
-    if commit is not None:
-        return f"{commit.short_sha} {commit.subject} ({commit.author}, {commit.date})"
-    # No state: the file is outside any git work tree (or outside the migrations' one).
-    return "(not in a git work tree)" if row.state is None else "(not committed)"
 
 
 @db.command()

@@ -1,24 +1,23 @@
 """Flask-Migrate's API functions, with its names, parameters and defaults.
 
-Like Flask-Migrate's, they print what Alembic prints, log a failure as
-``Error: ...`` and exit with status 1. Each is a thin shell over the function
-of the same name in :mod:`migrepo.engine.commands`, which raises instead.
+Like Flask-Migrate's, they print what Alembic prints, and a failure exits with
+status 1. The failure prints ``Error: ...`` on stderr, as ``flask db`` does
+(see :func:`_exit_on_error`). Each is a thin shell over the function of the
+same name in :mod:`migrepo.engine.commands`, which raises instead.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
+import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
-from migrepo._text import mask_passwords
 from migrepo.engine import commands as _commands
+from migrepo.engine import views as _views
 from migrepo.errors import MigrepoError
-
-log = logging.getLogger("migrepo")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,14 +25,27 @@ Directory = str | os.PathLike[str] | None
 
 
 def _exit_on_error(f: Callable[P, R]) -> Callable[P, R]:
+    """Print ``Error: <one line>`` on stderr and exit 1, as ``flask db`` does.
+
+    The errors Flask-Migrate's functions catch (Alembic's ``CommandError`` and
+    ``RuntimeError``) are caught, plus migrepo's own and Alembic's revision
+    errors; anything else propagates, as it does from Flask-Migrate.
+    """
+    signature = inspect.signature(f)
+
     @functools.wraps(f)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from alembic.script.revision import RevisionError
         from alembic.util import CommandError
+
+        from migrepo.engine.explain import explain
 
         try:
             return f(*args, **kwargs)
-        except (MigrepoError, CommandError) as exc:
-            log.error("Error: %s", mask_passwords(str(exc)))
+        except (MigrepoError, CommandError, RevisionError, RuntimeError) as exc:
+            directory = signature.bind_partial(*args, **kwargs).arguments.get("directory")
+            error = explain(exc, directory=directory, command=f.__name__)
+            print(f"Error: {error}", file=sys.stderr)
             sys.exit(1)
 
     return wrapper
@@ -150,7 +162,9 @@ def history(
     indicate_current: bool = False,
 ) -> None:
     """List the revisions, newest first."""
-    _commands.history(directory, rev_range, verbose, indicate_current)
+    _views.history(
+        directory, rev_range=rev_range, verbose=verbose, indicate_current=indicate_current
+    )
 
 
 @_exit_on_error

@@ -8,19 +8,21 @@ into a single line written for the user (see ``migrepo.cli``)::
     ├── UsageError               a bad argument or option value
     ├── AppContextError          no Flask app context, or no extension on it
     ├── RepositoryError          the migrations directory is missing or unusable
+    │   └── DatabaseAhead        the database is at a revision the work tree lacks
     ├── DatabaseError            the database could not be reached or refused a step
     │   └── LockTimeout          another migration run held the lock for too long
     ├── GitError                 git failed while reading the work tree or its history
     └── GraphError               the revision graph is unsound
         ├── UnknownRevision      a revision or label that is not in the graph
+        ├── MultipleHeads        one head was needed and there are several
         ├── MissingParent        a revision names a parent that has no file
         ├── DuplicateRevision    two files declare the same revision id
         ├── DuplicateBranchLabel a branch label that names more than one revision
         ├── CycleDetected        the down-revision links form a cycle
         └── RevisionFileError    a revision file that cannot be read
 
-Alembic's own ``CommandError`` is not wrapped: the command layer reports it
-as it reports these.
+Alembic's exceptions, and everything else a command can raise, become one of
+these in one place: :func:`migrepo.engine.explain.explain`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ class AppContextError(MigrepoError):
 
 class RepositoryError(MigrepoError):
     """The migrations directory is missing, or is not an Alembic environment."""
+
+
+class DatabaseAhead(RepositoryError):
+    """The database is at revisions that have no file in this work tree.
+
+    :func:`migrepo.engine.explain.explain` says where they came from and the way out.
+    """
+
+    def __init__(self, revisions: Iterable[str]) -> None:
+        self.revisions = tuple(sorted(revisions))
+        super().__init__(
+            f"the database is at {', '.join(self.revisions)}, which this work tree does not "
+            "have; run `flask db sync` to bring the database to this work tree's heads"
+        )
 
 
 class DatabaseError(MigrepoError):
@@ -82,6 +98,15 @@ class UnknownRevision(GraphError):
         super().__init__(
             f"no revision matches {argument!r}; run `flask db history` to list the revisions"
         )
+
+
+class MultipleHeads(GraphError):
+    """``hint`` is the way on for the command at hand (default: merge, or name one)."""
+
+    def __init__(self, heads: Iterable[str], hint: str | None = None) -> None:
+        self.heads = tuple(heads)
+        hint = hint or "run `flask db merge heads` to join them, or name one head"
+        super().__init__(f"there are {len(self.heads)} heads ({', '.join(self.heads)}); {hint}")
 
 
 class MissingParent(GraphError):

@@ -102,8 +102,8 @@ class StderrHandler(logging.Handler):
 def log_to_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send log records to stderr, as they go in a process without logging set up.
 
-    The API functions log ``Error: ...`` as Flask-Migrate's do. In a plain
-    process Python's last-resort handler writes that to stderr; under pytest,
+    Alembic logs what it does, as under Flask-Migrate. In a plain process
+    Python's last-resort handler writes warnings to stderr; under pytest,
     pytest's log-capture handlers stand in its way, and env.py files run by
     earlier tests may have left handlers on streams that are now closed.
     """
@@ -162,7 +162,7 @@ def recorded(proj: Project, name: str) -> list[object]:
 
 
 def error_lines(err: str) -> list[str]:
-    """The logged ``Error: ...`` lines; alembic.ini's log format may prefix them."""
+    """The ``Error: ...`` lines."""
     return [line for line in err.splitlines() if "Error: " in line]
 
 

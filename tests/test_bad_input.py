@@ -123,6 +123,38 @@ def cycle(proj: Project) -> Flask:
     return proj.app()
 
 
+def database_ahead(proj: Project) -> Flask:
+    """The database is at f1, whose file was deleted; migrepo's cache still has its content."""
+    two_revs(proj)
+    feature = proj.write_revision("f1", "r2", name="feature")
+    proj.ok("upgrade")
+    feature.unlink()
+    return proj.app()
+
+
+def merged(proj: Project) -> Flask:
+    """m1 merges r2 and r3; the database is at m1."""
+    branched(proj)
+    proj.ok("upgrade", "heads")
+    proj.ok("merge", "-m", "merge", "--rev-id", "m1", "r2", "r3")
+    proj.ok("upgrade")
+    return proj.app()
+
+
+def at_branch_point(proj: Project) -> Flask:
+    """r2 and r3 both revise r1; the database is at r1."""
+    branched(proj)
+    proj.ok("downgrade", "r1")
+    return proj.app()
+
+
+def at_both_heads_with_a_model_change(proj: Project) -> Flask:
+    """r2 and r3 are heads, the database is at both, and the models gained a table."""
+    branched(proj)
+    proj.ok("upgrade", "heads")
+    return proj.app(extra_table=True)
+
+
 def dir_exists(proj: Project) -> Flask:
     proj.migrations.mkdir()
     (proj.migrations / "notes.txt").write_text("keep me\n")
@@ -320,6 +352,27 @@ CASES: list[tuple[str, Case]] = [
     case("sync-ledger-hash-is-a-path", ledger_hash_is_a_path, ("sync",), "zz9"),
     case("sync-database-revision-is-a-path", database_revision_is_a_path, ("sync",),
          "../../../evil"),
+    # The database is ahead of the work tree: every command says so, and how to get out.
+    *[
+        case(f"{'-'.join(args).replace('--', '')}-database-ahead", database_ahead, args,
+             ("database is at revision f1", "flask db sync"), database=True)
+        for args in (
+            ("upgrade",), ("downgrade",), ("current",), ("migrate",), ("check",),
+            ("revision", "--autogenerate"), ("stamp", "r1"), ("history", "-i"),
+            ("history", "--graph", "-i"),
+        )
+    ],
+    # Several heads, a merge: name the way on.
+    case("upgrade-several-heads", branched, ("upgrade",),
+         ("2 heads (r2, r3)", "flask db upgrade heads", "flask db merge heads"), database=True),
+    case("revision-several-heads", branched, ("revision", "-m", "x"),
+         ("2 heads (r2, r3)", "--head", "flask db merge heads")),
+    case("migrate-several-heads", at_both_heads_with_a_model_change, ("migrate",),
+         ("2 heads (r2, r3)", "--head", "flask db merge heads")),
+    case("downgrade-at-a-merge", merged, ("downgrade",),
+         ("merge revision m1", "2 parents (r2, r3)", "flask db downgrade r2"), database=True),
+    case("upgrade-plus-one-at-a-branch-point", at_branch_point, ("upgrade", "+1"),
+         ("branch point r1", "2 children (r2, r3)", "flask db upgrade r2")),
     # Apps that lack something.
     case("upgrade-without-extension", without_extension, ("upgrade",), "Migrate(app, db)"),
     case("init-without-extension", without_extension, ("init",), "Migrate(app, db)"),

@@ -175,7 +175,12 @@ def where_is(directory: str, content_hash: str) -> tuple[list[str], list[str]]:
 
 
 def explain_missing(directory: str, revision: str, hashes: dict[str, str]) -> str:
-    """A one-line error for a database at a revision this work tree lacks."""
+    """A one-line error for a database at a revision this work tree lacks.
+
+    It names the way out: `flask db sync` when the content that ran can be
+    fetched (from git or migrepo's cache), else restoring the file or
+    stamping the database by hand.
+    """
     where = ""
     content_hash = hashes.get(revision)
     if content_hash is not None:
@@ -183,7 +188,14 @@ def explain_missing(directory: str, revision: str, hashes: dict[str, str]) -> st
         if commits:
             where = f" (it was added in commit {commits[0]}"
             where += f", on branch {', '.join(branches)})" if branches else ")"
+    problem = f"the database is at revision {revision}, which this work tree does not have{where}"
+    if content_hash is not None and fetch(directory, content_hash) is not None:
+        return f"{problem}; run `flask db sync` to bring the database to this work tree's heads"
+    found = "the ledger has no record of its content" if content_hash is None else (
+        f"its content ({content_hash[:12]}) is neither in git nor in migrepo's cache"
+    )
     return (
-        f"the database is at revision {revision}, which this work tree does not have{where}; "
-        "run `flask db sync` to bring the database to this work tree's heads"
+        f"{problem}, and {found}, so `flask db sync` cannot undo it: restore its revision "
+        "file, or undo its changes by hand and run `flask db stamp --purge <revision>` "
+        "with the revision the database should be at"
     )

@@ -31,6 +31,8 @@ class Subject:
     # Ledger rows, newest first; None when the database could not be read.
     ledger: list[dict[str, Any]] | None = None
     ledger_error: str | None = None
+    # The revisions the database is at; None when unknown.
+    database: set[str] | None = None
     records: list[RevisionRecord] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +126,21 @@ def changed_after_apply(subject: Subject) -> Iterator[Finding]:
         )
 
 
+def database_ahead(subject: Subject) -> Iterator[Finding]:
+    """The database is at a revision that has no file here (see ``flask db sync``)."""
+    from migrepo.audit.sync import explain_missing, latest_hashes
+
+    if subject.database is None or subject.directory is None:
+        return
+    known = {record.revision for record in subject.records}
+    unreadable = any(found.error is not None for found in subject.files)
+    hashes = latest_hashes(subject.ledger or [])
+    for revision in sorted(subject.database - known):
+        if unreadable:  # its file may be the one that does not read: that is reported
+            continue
+        yield Finding("error", explain_missing(subject.directory, revision, hashes))
+
+
 def applied(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The revisions the ledger says are applied, each with the row that applied it.
 
@@ -147,6 +164,7 @@ CHECKS: list[Callable[[Subject], Iterable[Finding]]] = [
     heads_file,
     uncommitted_files,
     changed_after_apply,
+    database_ahead,
 ]
 
 

@@ -126,10 +126,13 @@ class Recorder:
 
     def record_failure(self, exc: BaseException, direction: str) -> None:
         """Write a ``failed`` row for the step ``exc`` came from, after its rollback."""
-        path, engine_name = _failing_revision_file(exc)
-        if path is None:
+        from migrepo._origin import locate
+
+        origin = locate(exc)
+        if origin is None or origin.revision_path is None:
             return
-        found = read_revision_file(path)
+        engine_name = origin.engine_name
+        found = read_revision_file(Path(origin.revision_path))
         if found.record is None:
             return
         ctx = self._context_for(engine_name)
@@ -214,23 +217,6 @@ class Recorder:
             "error": error,
             "migrepo_version": __version__,
         }
-
-
-def _failing_revision_file(exc: BaseException) -> tuple[Path | None, str]:
-    """The revision file whose code raised ``exc``, and its engine name ('' if single)."""
-    tb = exc.__traceback__
-    found: Path | None = None
-    engine_name = ""
-    while tb is not None:
-        frame = tb.tb_frame
-        module_globals = frame.f_globals
-        if "revision" in module_globals and "down_revision" in module_globals:
-            found = Path(frame.f_code.co_filename)
-            name = frame.f_locals.get("engine_name")
-            if isinstance(name, str):
-                engine_name = name
-        tb = tb.tb_next
-    return found, engine_name
 
 
 def _one_line(exc: BaseException) -> str:

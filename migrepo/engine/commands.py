@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC
@@ -108,35 +107,6 @@ def ledger(directory: str | os.PathLike[str] | None, direction: str | None) -> A
         direction=direction,
         engine_for=engine_for,
     )
-
-
-_CANT_LOCATE = re.compile(r"Can't locate revision identified by '([^']+)'")
-
-
-@contextmanager
-def explain_missing_revision(directory: str | os.PathLike[str] | None) -> Iterator[None]:
-    """Turn Alembic's "Can't locate revision" for a database ahead of the work tree
-    into an explanation naming the branch that has it and `flask db sync`."""
-    from alembic.util import CommandError
-
-    try:
-        yield
-    except CommandError as exc:
-        match = _CANT_LOCATE.search(str(exc))
-        if match is None:
-            raise
-        revision = match.group(1)
-        try:
-            applied = revision in current_revisions(directory)
-        except Exception:
-            raise exc from None
-        if not applied:
-            raise
-        from migrepo.audit import sync as _sync
-
-        hashes = _sync.latest_hashes(ledger_entries(revision=revision))
-        message = _sync.explain_missing(resolve_directory(directory), revision, hashes)
-        raise RepositoryError(message) from exc
 
 
 @contextmanager
@@ -472,7 +442,7 @@ def upgrade(
     config = get_config(directory, x_arg=x_arg)
     with migration_run(
         directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
-    ), explain_missing_revision(directory), ledger(directory, "upgrade"), indexed():
+    ), ledger(directory, "upgrade"), indexed():
         command.upgrade(config, revision, sql=sql, tag=tag)
 
 
@@ -496,7 +466,7 @@ def downgrade(
         revision = "head:-1"
     with migration_run(
         directory, lock=not sql, lock_timeout=lock_timeout, single_transaction=single_transaction
-    ), explain_missing_revision(directory), ledger(directory, "downgrade"), indexed():
+    ), ledger(directory, "downgrade"), indexed():
         command.downgrade(config, revision, sql=sql, tag=tag)
 
 
@@ -586,7 +556,7 @@ def current(
 ) -> None:
     from alembic import command
 
-    with explain_missing_revision(directory), indexed():
+    with indexed():
         command.current(get_config(directory, x_arg=x_arg), verbose=verbose)
 
 

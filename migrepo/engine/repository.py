@@ -24,8 +24,9 @@ from migrepo.engine.commands import (
     resolve_directory,
     revision_graph,
     script_directory,
+    state,
 )
-from migrepo.errors import MigrepoError, UnknownRevision, UsageError
+from migrepo.errors import AppContextError, MigrepoError, UnknownRevision, UsageError
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -47,6 +48,41 @@ def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoErr
     except GraphError as exc:
         return exc
     return None
+
+
+def database_revisions() -> set[str]:
+    """The revisions the databases the app migrates are at, from their version tables.
+
+    Read with SQLAlchemy, without running env.py: the version table's name and
+    schema are ``Migrate(...)``'s (``version_table``, ``version_table_schema``).
+    The default database always counts. A bind counts once it holds
+    migrepo's ledger table, that is once migrepo has migrated it: a bind that
+    the app only reads may hold another project's version table. A database
+    with no version table is at base.
+    """
+    import sqlalchemy as sa
+    from flask import current_app
+
+    from migrepo.db.ledger import DEFAULT_TABLE
+
+    current = state()
+    if current.db is None:
+        raise AppContextError("Migrate was set up without a database: use `Migrate(app, db)`")
+    args = current.configure_args
+    schema = args.get("version_table_schema")
+    table = sa.table(
+        args.get("version_table") or "alembic_version", sa.column("version_num"), schema=schema
+    )
+    ledger = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
+    found: set[str] = set()
+    for bind, engine in current.db.engines.items():
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            if bind is not None and not inspector.has_table(ledger, schema=schema):
+                continue
+            if inspector.has_table(table.name, schema=schema):
+                found.update(connection.scalars(sa.select(table.c.version_num)))
+    return found
 
 
 def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str) -> list[str]:
@@ -93,6 +129,11 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
         from migrepo._text import mask_passwords
 
         subject.ledger_error = mask_passwords(str(exc).strip().splitlines()[0])
+    else:
+        try:
+            subject.database = database_revisions()
+        except Exception:  # the ledger was read: a database error here is too rare to report
+            subject.database = None
     return run_checks(subject)
 
 

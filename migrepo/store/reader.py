@@ -15,7 +15,6 @@ import ast
 import hashlib
 import os
 import re
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,11 +225,9 @@ def _executed_values(path: Path) -> dict[str, Any]:
     except SyntaxError as exc:
         raise RevisionFileError(str(path), exc.lineno, f"syntax error: {exc.msg}") from exc
     except Exception as exc:
-        line = next(
-            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
-             if Path(f.filename).resolve() == path.resolve()),
-            None,
-        )
+        from migrepo._origin import line_in
+
+        line = line_in(exc, path)
         reason = f"{type(exc).__name__}: {exc}"
         raise RevisionFileError(str(path), line, reason) from exc
     values = {name: getattr(module, name) for name in _FIELDS if hasattr(module, name)}

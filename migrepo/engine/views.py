@@ -1,0 +1,107 @@
+"""The read commands' views: ``history`` in every format and ``show``.
+
+Each function takes the command's options and returns the text to print;
+``flask db`` only parses the options and prints. Where the output is
+Alembic's own (``history`` as text, the head of ``show``), Alembic prints it,
+as Flask-Migrate's output does, and the function returns what migrepo adds.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from migrepo.engine import commands as _commands
+from migrepo.engine import repository as _repository
+from migrepo.errors import DatabaseAhead
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+Directory = str | os.PathLike[str] | None
+
+FORMATS = ("text", "json", "dot", "mermaid")
+
+
+def history(
+    directory: Directory = None,
+    *,
+    rev_range: str | None = None,
+    verbose: bool = False,
+    indicate_current: bool = False,
+    graph: bool = False,
+    output_format: str = "text",
+    color: bool = False,
+    x_arg: _commands.XArgs = None,
+) -> list[str]:
+    """``flask db history``: the lines to print, newest first.
+
+    Plain text is Alembic's, printed by Alembic (the list is then empty);
+    ``graph`` draws like ``git log --graph``, with ``color`` on a terminal;
+    ``output_format`` json, dot or mermaid exports the graph. With
+    ``indicate_current``, a database at a revision this work tree lacks
+    raises :class:`~migrepo.errors.DatabaseAhead` before anything is printed.
+    """
+    from migrepo import graph as g
+
+    if not graph and output_format == "text":
+        if indicate_current:
+            _check_database_in(_commands.revision_graph(directory), _database_revisions())
+        _commands.history(directory, rev_range, verbose, indicate_current, x_arg)
+        return []
+    G = _commands.revision_graph(directory)
+    order = g.newest_first(G)
+    if rev_range is not None:
+        wanted = set(_repository.revisions_in_range(directory, rev_range))
+        order = [rev for rev in order if rev in wanted]
+    if output_format != "text":
+        exporters = {"json": g.to_json, "dot": g.to_dot, "mermaid": g.to_mermaid}
+        return [exporters[output_format](G, order)]
+    current: set[str] = set()
+    if indicate_current:
+        current = _commands.current_revisions(directory, x_arg)
+        _check_database_in(G, current)
+    return list(g.render_graph(G, order=order, current=current, color=color, verbose=verbose))
+
+
+def _database_revisions() -> set[str]:
+    """The database's revisions, or none when they cannot be read here: Alembic then
+    reads them itself, and reports what is wrong."""
+    try:
+        return _repository.database_revisions()
+    except Exception:
+        return set()
+
+
+def _check_database_in(graph: nx.DiGraph, current: set[str]) -> None:
+    missing = current - set(graph)
+    if missing:
+        raise DatabaseAhead(missing)
+
+
+def show(
+    directory: Directory = None, revision: str = "head", x_arg: _commands.XArgs = None
+) -> list[str]:
+    """``flask db show``: Alembic prints the revision; returns the lines migrepo adds.
+
+    They are the revision file's content hash (its git blob hash) and the
+    commit that introduced the file; when ``revision`` names several
+    revisions, each label names its revision: ``Content hash (<rev>):``.
+    """
+    _commands.show(directory, revision)
+    shown = _repository.shown_revisions(directory, revision, x_arg)
+    report = _repository.blame(directory, shown)
+    lines = []
+    for row in report.rows:
+        which = f" ({row.revision})" if len(report.rows) > 1 else ""
+        lines.append(f"Content hash{which}: {row.content_hash}")
+        lines.append(f"Introduced in{which}: {_introduced(row)}")
+    return lines
+
+
+def _introduced(row: Any) -> str:
+    commit = row.introduced_in
+    if commit is not None:
+        return f"{commit.short_sha} {commit.subject} ({commit.author}, {commit.date})"
+    # No state: the file is outside any git work tree (or outside the migrations' one).
+    return "(not in a git work tree)" if row.state is None else "(not committed)"
