@@ -48,7 +48,6 @@ ALEMBIC = _version(alembic.__version__)
 # option version_path_separator to path_separator, and made ScriptDirectory
 # and Script use pathlib paths rather than strings.
 CONFIG_OPTION_API = ALEMBIC >= (1, 16)
-PATH_SEPARATOR_OPTION = "path_separator" if CONFIG_OPTION_API else "version_path_separator"
 # The option migrepo's Config answers with path_separator's value when it is
 # not set, so that the alembic.ini migrepo writes reads the same before 1.16.
 # From 1.16 nothing asks for it unless path_separator is missing.
@@ -70,12 +69,6 @@ def recursive_version_locations(config: Config) -> bool:
     if CONFIG_OPTION_API:
         return config.get_alembic_boolean_option("recursive_version_locations")
     return bool(_script_directory(config).recursive_version_locations)
-
-
-def set_version_locations(config: Config, locations: list[str]) -> None:
-    """Make ``config`` list exactly ``locations``, whatever characters the paths hold."""
-    config.set_main_option(PATH_SEPARATOR_OPTION, "os")
-    config.set_main_option("version_locations", os.pathsep.join(locations))
 
 
 def ensure_versions_directory(script: ScriptDirectory, version_path: object) -> None:

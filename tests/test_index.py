@@ -288,20 +288,6 @@ def test_a_revision_file_cut_short_is_removed(tmp_path: Path, command: str) -> N
         proj.ok("heads")
 
 
-def test_a_revision_whose_command_fails_after_writing_is_removed(tmp_path: Path) -> None:
-    """Alembic fails after writing the file (an unknown post-write hook): no file stays."""
-    from tests.apps import project
-
-    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}") as proj:
-        proj.ok("init")
-        ini = proj.migrations / "alembic.ini"
-        ini.write_text(ini.read_text() + "\n[post_write_hooks]\nhooks = fmt\nfmt.type = nosuch\n")
-        result = proj.run("revision", "-m", "one", "--rev-id", "a1")
-        assert result.exit_code == 1
-        assert "nosuch" in result.output
-        assert list((proj.migrations / "versions").iterdir()) == []
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(directories(), st.data())
 def test_current_revisions_match_alembic(

@@ -75,23 +75,35 @@ class IndexedScriptDirectory(ScriptDirectory):
             script.revision_map = LinearRevisionMap(partial(indexed_scripts, script))
         return script
 
+    def get_all_current(self, id_: tuple[str, ...]) -> set[Script]:
+        """Alembic's answer, iterated in file order, as ``flask db heads`` lists heads.
+
+        Alembic returns a plain set, so ``flask db current`` printed several
+        heads in an order that changed from run to run.
+        """
+        found = super().get_all_current(id_)
+        return _InOrder(found, sorted(found, key=lambda script: script.path))
+
     def generate_revision(self, *args: Any, **kw: Any) -> Script | None:
         """Alembic's ``generate_revision``; when it fails, the new file is removed.
 
         Alembic renders the template in memory and then writes the file. If
         that write stops part way (a full disk, a file size limit, an
         interrupt) or a later step of the call fails, the versions directory
-        is left as it was: a whole new revision file or none. This overrides
-        the public method and calls it unchanged, so Alembic's output is kept.
+        is left as it was: a whole new revision file or none. A post-write
+        hook that fails runs on a whole file, which stays (see
+        :mod:`migrepo.engine.hooks`). This overrides the public method and
+        calls it unchanged, so Alembic's output is kept.
         """
         ensure_versions_directory(self, kw.get("version_path"))
         before = self._files()
         try:
             return super().generate_revision(*args, **kw)
-        except BaseException:
-            for path in self._files() - before:
-                with suppress(FileNotFoundError):
-                    os.unlink(path)
+        except BaseException as exc:
+            if not _in_write_hooks(exc):
+                for path in self._files() - before:
+                    with suppress(FileNotFoundError):
+                        os.unlink(path)
             raise
 
     def _files(self) -> set[str]:
@@ -110,6 +122,25 @@ class IndexedScriptDirectory(ScriptDirectory):
                     elif entry.name != "__pycache__":
                         pending.append(entry.path)
         return found
+
+
+def _in_write_hooks(exc: BaseException) -> bool:
+    from alembic.script import write_hooks
+
+    from migrepo._origin import frames
+
+    return any(frame.f_code.co_filename == write_hooks.__file__ for frame, _ in frames(exc))
+
+
+class _InOrder(set[Any]):
+    """A set that iterates in a given order (what Alembic's callers loop over)."""
+
+    def __init__(self, items: set[Any], order: list[Any]) -> None:
+        super().__init__(items)
+        self._order = order
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([item for item in self._order if item in self])
 
 
 def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
