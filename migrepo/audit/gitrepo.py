@@ -205,12 +205,6 @@ def file_states(repo: git.Repo, relpaths: Iterable[str]) -> dict[str, FileState]
     return states
 
 
-def file_state(repo: git.Repo, path: str | os.PathLike[str]) -> FileState:
-    """The state of one file (see :func:`file_states`); outside the work tree, untracked."""
-    relpath = relative_path(repo, path)
-    return "untracked" if relpath is None else file_states(repo, [relpath])[relpath]
-
-
 def _nul_set(output: str) -> set[str]:
     return {item for item in output.split("\0") if item}
 

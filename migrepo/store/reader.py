@@ -64,7 +64,9 @@ class RevisionFile:
 
 def version_locations(config: Config) -> list[Path]:
     """The version directories of a migrations directory, as Alembic resolves them."""
-    return resolve_locations(config.get_version_locations_list(), migrations_directory(config))
+    from migrepo._compat import version_locations_list
+
+    return resolve_locations(version_locations_list(config), migrations_directory(config))
 
 
 def resolve_locations(
@@ -80,8 +82,9 @@ def resolve_locations(
 
 def list_revision_files(config: Config) -> list[Path]:
     """Every revision file, in Alembic's order: directory by directory, names sorted."""
-    recursive = config.get_alembic_boolean_option("recursive_version_locations")
-    return list_files(version_locations(config), recursive=recursive)
+    from migrepo._compat import recursive_version_locations
+
+    return list_files(version_locations(config), recursive=recursive_version_locations(config))
 
 
 def list_files(locations: list[Path], *, recursive: bool) -> list[Path]:
