@@ -30,7 +30,7 @@ EXPECTED = {
     "migrepo.graph.queries",
     "migrepo.graph.records",
     "migrepo.graph.render",
-    "migrepo.store.reader",
+    "migrepo.store.blob",
 }
 
 
