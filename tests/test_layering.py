@@ -21,6 +21,7 @@ OVER_THE_LIMIT = {
     "migrepo.engine.commands",
     "migrepo.cli",
     "migrepo.engine.repository",
+    "migrepo.engine.run",
 }
 KNOWN_CIRCLES: list[list[str]] = []
 

@@ -6,9 +6,10 @@ written by an Alembic ``on_version_apply`` callback, so each row is part of
 the transaction of the step it describes. A step that fails gets a row too,
 written after the rollback.
 
-The callback reaches Alembic through ``app.extensions['migrate'].configure_args``
-for the length of one command, so env.py files written for Flask-Migrate
-record to the ledger as migrepo's own do.
+The callback reaches Alembic through the command's run (see
+:mod:`migrepo.engine.run`), which adds it to every ``context.configure()``
+call, so env.py files written for Flask-Migrate record to the ledger as
+migrepo's own do.
 
 First, do no harm. The step's DDL, its version row and its ledger row are
 the critical path. A row holds only what is known without I/O that can fail,
@@ -25,8 +26,7 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
-from migrepo._best_effort import BestEffort, scope, writing
+from migrepo._best_effort import BestEffort, writing
 from migrepo._text import mask_passwords
 from migrepo._version import __version__
 from migrepo.db.io import run_on
@@ -50,7 +50,6 @@ __all__ = [
     "create_table",
     "ledger_table",
     "read_rows",
-    "recording",
 ]
 
 
@@ -128,7 +127,7 @@ class Recorder:
         table = self._table(ctx)
         self._ensure_table(ctx, table)
         direction = "stamp" if step.is_stamp else "upgrade" if step.is_upgrade else "downgrade"
-        ids = step.up_revision_ids or step.down_revision_ids
+        ids = _step_revisions(step)
         for revision in ids:
             content_hash = self._content_hash(step, revision)
             row = self._row(revision, direction, content_hash, started_at, duration_ms, "ok", None)
@@ -273,69 +272,19 @@ class Recorder:
         }
 
 
+def _step_revisions(step: Any) -> tuple[str, ...]:
+    """The revisions a step's rows name: the one it ran, or the ones a stamp moves to.
+
+    A downward stamp (``stamp r1`` at r2) names where it lands, r1, not the
+    revision it leaves; one down to base names ``base``.
+    """
+    if step.is_stamp and not step.is_upgrade:
+        return tuple(step.down_revision_ids) or ("base",)
+    return tuple(step.up_revision_ids or step.down_revision_ids)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return mask_passwords(f"{type(exc).__name__}: {text[0] if text else ''}")[:2000]
 
 
-@contextmanager
-def recording(
-    configure_args: dict[str, Any],
-    *,
-    directory: str,
-    table_name: str,
-    direction: str | None,
-    engine_for: Callable[[str], sa.Engine | None] = lambda name: None,
-) -> Iterator[Recorder | None]:
-    """Hook the ledger into ``configure_args`` for one command.
-
-    ``direction`` None only hides the ledger table from autogenerate (for
-    ``revision``, ``migrate`` and ``check``); otherwise steps are recorded.
-    """
-    saved: dict[str, Any] = {
-        key: configure_args[key]
-        for key in ("on_version_apply", "include_object")
-        if key in configure_args
-    }
-    configure_args["include_object"] = _hide_table(table_name, saved.get("include_object"))
-    recorder = None
-    if direction is not None:
-        recorder = Recorder(
-            table_name,
-            directory,
-            ObjectCache(directory),
-            engine_for=engine_for,
-            schema=configure_args.get("version_table_schema"),
-        )
-        user_callbacks = saved.get("on_version_apply") or ()
-        if callable(user_callbacks):
-            user_callbacks = (user_callbacks,)
-        configure_args["on_version_apply"] = (*user_callbacks, recorder)
-    try:
-        # The index and the recorder share one run's warnings: each kind warns once.
-        with scope(recorder.effort if recorder is not None else BestEffort()):
-            yield recorder
-    except BaseException as exc:
-        if recorder is not None and direction in ("upgrade", "downgrade"):
-            with suppress(Exception):  # the original error matters more than the ledger's
-                recorder.record_failure(exc, direction)
-        raise
-    finally:
-        for key in ("on_version_apply", "include_object"):
-            configure_args.pop(key, None)
-        configure_args.update(saved)
-
-
-def _hide_table(
-    table_name: str, user_filter: Callable[..., bool] | None
-) -> Callable[..., bool]:
-    def include_object(
-        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-    ) -> bool:
-        if type_ == "table" and name == table_name:
-            return False
-        if user_filter is not None:
-            return user_filter(obj, name, type_, reflected, compare_to)
-        return True
-
-    return include_object

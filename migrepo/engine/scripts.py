@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.machinery
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -251,21 +251,3 @@ def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
             continue
         module = LazyModule(found.path, found.values, found.blob)
         yield Script(module, found.record.revision, found.path)  # type: ignore[arg-type]
-
-
-@contextmanager
-def indexed_script_directory() -> Iterator[None]:
-    """Run Alembic's command functions with :class:`IndexedScriptDirectory`.
-
-    Alembic's ``command`` module builds every ScriptDirectory through the
-    name ``ScriptDirectory`` in its own namespace and offers no hook to supply
-    another class; this rebinds that one name for the length of one command.
-    """
-    import alembic.command
-
-    original = alembic.command.ScriptDirectory
-    alembic.command.ScriptDirectory = IndexedScriptDirectory  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        alembic.command.ScriptDirectory = original  # type: ignore[misc]
