@@ -523,3 +523,25 @@ def test_applied_is_read_from_every_database(any_proj: Project) -> None:
     any_proj.ok("upgrade")
     assert any_proj.version() == {"r3"}
     assert {"one", "two", "three"} <= any_proj.tables()
+
+
+def test_replace_source_moves_the_mtime_past_the_old_one(tmp_path: Path) -> None:
+    """Bytecode is trusted by source mtime (whole seconds) and size: a same-size rewrite in
+    the old file's second would run the old parent. The old mtime here is in the future,
+    the strongest form of "the same second"."""
+    import importlib.util
+    import os
+    import py_compile
+
+    path = tmp_path / "r3_x.py"
+    path.write_bytes(b"revision = 'r3'\ndown_revision = 'r1'\n")
+    future = (int(path.stat().st_mtime) + 3600) * 10**9
+    os.utime(path, ns=(future, future))
+    py_compile.compile(str(path))
+
+    rewrite.replace_source(path, b"revision = 'r3'\ndown_revision = 'r2'\n")
+
+    assert path.read_bytes().endswith(b"'r2'\n")
+    assert int(path.stat().st_mtime) > future // 10**9
+    recorded = Path(importlib.util.cache_from_source(str(path))).read_bytes()[8:12]
+    assert int.from_bytes(recorded, "little") != int(path.stat().st_mtime)

@@ -148,9 +148,9 @@ def rebase(*, options: RebaseOptions) -> Rebase:
         graph, after, graph_heads(after), options.dry_run,
     )
     if not options.dry_run:
-        from migrepo.store.files import atomic_write
+        from migrepo.store.rewrite import replace_source
 
-        atomic_write(lowest.path, new_data)
+        replace_source(lowest.path, new_data)
         result.heads_file = _write_heads(directory, result.heads)
     return result
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import ast
 import io
+import os
 import re
 import tokenize
 from typing import Any
 
 from migrepo.errors import RevisionFileError
+from migrepo.store.files import atomic_write
 from migrepo.store.reader import assigned_value, parse_source
 
 # Python's own line breaks: what ast counts lines by (str.splitlines knows more).
@@ -69,6 +71,21 @@ def reparent(data: bytes, path: str, old_parent: str, new_parent: str) -> bytes:
     result = text.encode(encoding)
     _check(data, result, path, new_parent)
     return result
+
+
+def replace_source(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace a revision file with ``data`` in one step, so that no stale bytecode runs.
+
+    Python trusts a ``__pycache__`` entry whose recorded source mtime (in
+    whole seconds) and size match the file. A re-parented file often has the
+    old size (ids of one length), so when the rewrite lands in the same second
+    as the old file's mtime, the new mtime is moved one second on.
+    """
+    before = os.stat(path)
+    atomic_write(path, data)
+    after = os.stat(path)
+    if int(after.st_mtime) <= int(before.st_mtime):
+        os.utime(path, ns=(after.st_atime_ns, (int(before.st_mtime) + 1) * 10**9))
 
 
 def _encoding(data: bytes) -> str:
