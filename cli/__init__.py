@@ -78,7 +78,9 @@ def list_templates() -> None:
     "--template",
     default=None,
     metavar="NAME|PATH",
-    help='Template name (see list-templates) or path to a template directory (default "flask").',
+    help="Template name (see list-templates), else a template folder in the working "
+    "directory, or the path to one (default 'flask'; with --multidb, the multi-database "
+    "version of flask or aioflask).",
 )
 @click.option(
     "--package",
@@ -167,7 +169,7 @@ def edit(directory: str | None, revision: str) -> None:
 @click.option("-m", "--message", default=None, help="Merge revision message.")
 @click.option("--branch-label", default=None, help="Branch label for the merge revision.")
 @click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
-@click.argument("revisions", nargs=-1)
+@click.argument("revisions", nargs=-1, required=True)
 def merge(
     directory: str | None,
     message: str | None,
@@ -175,8 +177,9 @@ def merge(
     rev_id: str | None,
     revisions: tuple[str, ...],
 ) -> None:
-    """Create a revision that merges REVISIONS.
+    """Create a revision that merges REVISIONS (required).
 
+    REVISIONS are the revision ids to join, two or more, or `heads`:
     `flask db merge heads` merges every head; with a single head it writes nothing.
     """
     directory = pick_directory(directory)
@@ -412,7 +415,11 @@ def verify(directory: str | None, strict: bool) -> None:
     default=None,
     help="Show at most this many entries.",
 )
-@click.option("--revision", default=None, help="Only entries for this revision id.")
+@click.option(
+    "--revision",
+    default=None,
+    help="Only entries for this revision id, or a unique prefix of one.",
+)
 @click.option(
     "--format",
     "output_format",
@@ -430,11 +437,14 @@ def log(
     outcome, then when, by whom, from which git commit, and the content
     hash of the revision file that ran.
     """
-    rows = _commands.ledger_entries(pick_directory(directory), limit, revision)
+    rows = _repository.ledger_log(pick_directory(directory), limit, revision)
     if output_format == "json":
         import json
 
         click.echo(json.dumps(rows, default=_json_default, indent=2))
+        return
+    if not rows and revision is not None:
+        click.echo(f"No ledger rows for revision {revision}.")
         return
     if not rows:
         click.echo("The ledger is empty: nothing has been applied through migrepo yet.")
@@ -486,10 +496,11 @@ def sync(
 ) -> None:
     """Bring the database to this work tree's heads, after a branch switch.
 
-    Revisions the database is at but this work tree lacks are downgraded
-    first, each with the exact file content recorded in the ledger (fetched
-    from git's objects or migrepo's cache and checked by hash); then the
-    database is upgraded to the work tree's heads.
+    Only the revisions the database is at but this work tree lacks are
+    downgraded, each with the exact file content recorded in the ledger
+    (fetched from git's objects or migrepo's cache and checked by hash);
+    then the database is upgraded to the work tree's heads. Revisions the
+    work tree has are never downgraded.
     """
     plan = _repository.sync(
         pick_directory(directory),
@@ -509,7 +520,12 @@ def sync(
         found = sources.get(revision)
         origin = f" (content {found.content_hash[:12]}, from {found.source})" if found else ""
         click.echo(f"{verb} downgrade {revision}{origin}")
-    click.echo(f"{verb} upgrade to {', '.join(plan.heads) or '<base>'}")
+    for revision in plan.upgrade:
+        click.echo(f"{verb} upgrade {revision}")
+    if not plan.upgrade:
+        now = "would then be" if dry_run else "is now"
+        at = ", ".join(plan.kept) or "<base>"
+        click.echo(f"Nothing to upgrade: the database {now} at this work tree's heads ({at}).")
 
 
 # --- git audit ---------------------------------------------------------------

@@ -15,6 +15,7 @@ import click
 from flask.cli import AppGroup
 
 from migrepo.cli._options import group_options, pick_directory
+from migrepo.cli._pipes import exit_quietly_on_broken_pipe
 
 
 class MigrepoCommand(click.Command):
@@ -29,6 +30,8 @@ class MigrepoCommand(click.Command):
                 return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            exit_quietly_on_broken_pipe()
         except Exception as exc:
             if group_options().show_traceback:
                 traceback.print_exc()

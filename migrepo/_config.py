@@ -31,12 +31,36 @@ class Config(AlembicConfig):
         return self.template_directory or str(TEMPLATES)
 
 
+class InitConfig(Config):
+    """The Config of ``flask db init`` from one of migrepo's templates.
+
+    Alembic's ``init`` ends by asking to edit the "configuration/connection"
+    settings in alembic.ini, but a migrepo env.py takes the database URL from
+    the app. Alembic offers no way to leave out that one line, so the
+    messaging options (which Alembic reads for each message it prints) turn
+    quiet once every file ``init`` writes exists: the lines about creating
+    them stay as Alembic and Flask-Migrate print them.
+    """
+
+    def __init__(self, *args: Any, written: Iterable[Path] = (), **kwargs: Any) -> None:
+        self.written = list(written)
+        super().__init__(*args, **kwargs)
+
+    @property
+    def messaging_opts(self) -> Any:
+        from alembic.util import immutabledict
+
+        done = bool(self.written) and all(path.exists() for path in self.written)
+        return immutabledict({"quiet": done or getattr(self.cmd_opts, "quiet", False)})
+
+
 def make_config(
     directory: str, *, x_args: Iterable[str] = (), flags: Iterable[str] = ()
 ) -> Config:
     """The Config for a migrations directory, before the configure callbacks."""
     config = Config(os.path.join(directory, "alembic.ini"))
-    config.set_main_option("script_location", directory)
+    # ConfigParser interpolates values: a literal % in the path must be doubled.
+    config.set_main_option("script_location", directory.replace("%", "%%"))
     config.cmd_opts = argparse.Namespace(x=list(x_args))
     for flag in flags:
         setattr(config.cmd_opts, flag, True)

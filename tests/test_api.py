@@ -369,6 +369,17 @@ def test_merge(branched: Project) -> None:
     assert "branch_labels = ('joined',)" in text
 
 
+def test_merge_without_revisions_writes_nothing(
+    branched: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = branched.revision_files()
+    with pytest.raises(SystemExit) as excinfo:
+        migrepo.merge()
+    assert excinfo.value.code == 1
+    assert "Error: merge needs the revisions to join" in capsys.readouterr().err
+    assert branched.revision_files() == before
+
+
 def test_merge_heads_string(branched: Project, capsys: pytest.CaptureFixture[str]) -> None:
     migrepo.merge(revisions="heads", rev_id="m1")
     capsys.readouterr()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -192,6 +195,77 @@ def test_init_from_a_missing_template_directory(proj: Project, tmp_path: Path) -
     assert not proj.migrations.exists()
 
 
+@pytest.mark.parametrize("template", ["aioflask", "flask"])
+def test_init_multidb_picks_the_multidb_version_of_a_template(
+    proj: Project, template: str
+) -> None:
+    proj.ok("init", "--multidb", "-t", template)
+    expected = TEMPLATES / f"{template}-multidb" / "env.py"
+    assert (proj.migrations / "env.py").read_text() == expected.read_text()
+
+
+def test_init_with_an_unknown_template_name(proj: Project) -> None:
+    result = proj.run("init", "-t", "nosuch")
+    assert result.exit_code == 2
+    assert "no template named 'nosuch', and no folder of that name in the working directory: " \
+        "run `flask db list-templates`" in result.output
+    assert not proj.migrations.exists()
+
+
+def test_init_finds_a_template_folder_in_the_working_directory(
+    tmp_path: Path, sqlite_url: str, flask_app_file: Callable[..., Path]
+) -> None:
+    app_file = flask_app_file(sqlite_url)
+    template = tmp_path / "mytpl"
+    template.mkdir()
+    (template / "README").write_text("My own template.\n")
+    (template / "env.py").write_text("# custom env.py\n")
+    (template / "script.py.mako").write_text("# custom script ${up_revision}\n")
+    (template / "alembic.ini.mako").write_text("# custom ini\n[alembic]\n")
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", str(app_file), "db", "init", "-t", "mytpl"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    assert (tmp_path / "migrations" / "env.py").read_text() == "# custom env.py\n"
+
+
+@pytest.mark.parametrize("package", [False, True])
+def test_init_says_where_the_url_comes_from(proj: Project, package: bool) -> None:
+    lines = proj.ok("init", *(["--package"] if package else [])).output.splitlines()
+    mig = proj.migrations
+    # The lines about the files are Alembic's, as Flask-Migrate prints them.
+    assert lines[:2] == [
+        f"Creating directory {mig} ...  done",
+        f"Creating directory {mig / 'versions'} ...  done",
+    ]
+    files = ["script.py.mako", "README", "env.py", "alembic.ini"]
+    assert sorted(lines[2:6]) == sorted(f"Generating {mig / name} ...  done" for name in files)
+    added = [f"Adding {mig / '__init__.py'} ...  done",
+             f"Adding {mig / 'versions' / '__init__.py'} ...  done"]
+    assert lines[6:-1] == (added if package else [])
+    assert lines[-1] == (
+        "The database URL comes from the app (SQLALCHEMY_DATABASE_URI and SQLALCHEMY_BINDS); "
+        f"edit {mig / 'alembic.ini'} for Alembic's other settings and logging."
+    )
+    assert not any("Please edit" in line for line in lines)
+
+
+def test_init_from_a_custom_template_keeps_alembics_last_line(
+    proj: Project, tmp_path: Path
+) -> None:
+    template = tmp_path / "mine"
+    template.mkdir()
+    for name in ("README", "env.py", "script.py.mako", "alembic.ini.mako"):
+        (template / name).write_text("[alembic]\n" if name.endswith("ini.mako") else "# x\n")
+    lines = proj.ok("init", "-t", str(template)).output.splitlines()
+    assert lines[-1] == (
+        "Please edit configuration/connection/logging settings in "
+        f"{proj.migrations / 'alembic.ini'} before proceeding."
+    )
+
+
 @pytest.mark.parametrize("package", [False, True])
 def test_init_package(proj: Project, package: bool) -> None:
     proj.ok("init", *(["--package"] if package else []))
@@ -310,7 +384,7 @@ def test_version_path_not_in_version_locations(ready: Project) -> None:
     other = ready.root / "unlisted"
     other.mkdir()
     result = ready.run("revision", "--version-path", str(other), "--rev-id", "v1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad option value, as for --rev-id
     assert len(error_lines(result.output)) == 1
     assert list(other.iterdir()) == []
 
@@ -355,6 +429,17 @@ def test_merge_two_heads(branched: Project) -> None:
     assert "down_revision = ('r2', 'r3')" in text
     assert "branch_labels = ('joined',)" in text
     assert messages(branched.ok("heads").output) == ["m1 (joined) (head)"]
+
+
+def test_merge_requires_revisions(branched: Project) -> None:
+    before = branched.revision_files()
+    result = branched.run("merge", "-m", "join")
+    assert result.exit_code == 2
+    assert "Missing argument 'REVISIONS...'" in result.output
+    assert branched.revision_files() == before
+    help_text = branched.ok("merge", "--help").output
+    assert "merge [OPTIONS] REVISIONS..." in help_text
+    assert "merges REVISIONS (required)" in help_text
 
 
 def test_merge_heads_keyword(branched: Project) -> None:
@@ -724,3 +809,17 @@ def test_invalid_rev_id_writes_nothing(
     [line] = error_lines(result.output)
     assert "--rev-id" in line
     assert files_under(tmp_path) == before
+
+
+def test_current_lists_several_heads_in_file_order(proj: Project) -> None:
+    """Alembic's order came from a set of objects: it changed from run to run."""
+    proj.ok("init")
+    proj.ok("revision", "--rev-id", "a1")
+    for rev in ("b2", "c3", "d4", "e5", "f6", "g7"):
+        proj.ok("revision", "--head", "a1", "--splice", "--rev-id", rev)
+    proj.ok("upgrade", "heads")
+    expected = [f"{rev} (head)" for rev in ("b2", "c3", "d4", "e5", "f6", "g7")]
+    assert proj.ok("heads").output.splitlines() == expected
+    for _ in range(3):
+        lines = proj.ok("current").output.splitlines()
+        assert [line for line in lines if not line.startswith("INFO")] == expected

@@ -105,3 +105,47 @@ def test_wheel_ships_templates_and_cli(tmp_path: Path) -> None:
     assert "migrepo/cli/__init__.py" in names
     assert "migrepo/py.typed" in names
     assert not any(name.startswith("cli/") for name in names)
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(
+    tmp_path: Path, flask_app_file: Callable[..., Path]
+) -> None:
+    """`flask db log | head -1`: once `head` has gone, no error and status 0."""
+    flask_app_file(f"sqlite:///{tmp_path / 'app.db'}")
+    flask = ["-m", "flask", "--app", "app", "db"]
+    for setup in (["init"], ["migrate", "--rev-id", "r1"], ["upgrade"]):
+        assert _run(tmp_path, *flask, *setup).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "MIGREPO_"))}
+    for args in (["log"], ["history", "--graph"], ["log", "--format", "json"], ["history"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the first line is written
+        try:
+            result = subprocess.run(
+                [sys.executable, *flask, *args],
+                cwd=tmp_path,
+                env=env,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            os.close(write_end)
+        assert (args, result.returncode, result.stderr) == (args, 0, "")
+
+
+def test_the_demo_shows_the_commands_as_typed_and_keeps_its_folder(tmp_path: Path) -> None:
+    demo = Path(__file__).parent.parent / "examples" / "quickstart" / "demo.sh"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "MIGREPO_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        ["bash", str(demo)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert '$ flask db migrate -m "create user table"' in result.stdout
+    assert "$ flask db history --graph" in result.stdout
+    [work] = tmp_path.glob("migrepo-demo.*")
+    assert f"Everything it made is still in {work}" in result.stdout
+    assert (work / "instance" / "app.db").is_file()
+    assert len(list((work / "migrations" / "versions").glob("*.py"))) == 2

@@ -128,6 +128,16 @@ def test_a_failing_revision_leaves_the_last_good_one(
     assert ledger_steps(pg_url)[-1] == ("r3", "upgrade", "ok")
 
 
+def test_a_failing_first_run_leaves_no_version_table(tmp_path: Path, pg_url: str) -> None:
+    """As with Flask-Migrate, nothing of Alembic's is left; the ledger keeps the failure."""
+    with project(tmp_path, pg_url) as proj:
+        proj.ok("init")
+        add_revision(proj.migrations, "r1", None, FAILING_UPGRADE, name="boom")
+        assert proj.run("upgrade").exit_code == 1
+    assert tables(pg_url) == {"migrepo_ledger"}
+    assert ledger_steps(pg_url) == [("r1", "upgrade", "failed")]
+
+
 @pytest.mark.parametrize("how", ["option", "config", "migrate"])
 def test_single_transaction_keeps_the_start_revision(
     tmp_path: Path, pg_url: str, how: str

@@ -150,3 +150,27 @@ def test_history_graph_rejects_malformed_range(branched: Project, bad_range: str
     result = branched.run("history", "--graph", "-r", bad_range)
     assert result.exit_code == 2
     assert f"invalid revision range {bad_range!r}" in result.output
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'revision = "b2"\ndown_revision = "a1"\nimport no_such_module_x\n',
+        'revision: str = "b2"\ndown_revision = "a1"\n\ndef upgrade(:\n    pass\n',
+    ],
+    ids=["import-error", "syntax-error"],
+)
+def test_verify_reports_an_unreadable_parent_once(proj: Project, body: str) -> None:
+    proj.ok("init")
+    proj.write_revision("a1", None)
+    broken = proj.migrations / "versions" / "b2_broken.py"
+    broken.write_text(body)
+    proj.write_revision("c3", "b2")
+    proj.write_revision("d4", "b2", name="y")
+
+    result = proj.run("verify")
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(broken) in errors[0]
+    assert "which has no file" not in result.output
+    assert "heads" not in result.output

@@ -333,3 +333,38 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
         _integrity.write(tmp_path, ["a1"])
     assert os.listdir(tmp_path) == ["HEADS"]
     assert (tmp_path / "HEADS").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("hook", "reason"),
+    [
+        (
+            "ruff.type = console_scripts\nruff.entrypoint = no-such-ruff-x\n",
+            "Could not find entrypoint console_scripts.no-such-ruff-x",
+        ),
+        (
+            "ruff.type = exec\nruff.executable = /no/such/ruff\n"
+            "ruff.options = check --fix REVISION_SCRIPT_FILENAME\n",
+            "FileNotFoundError: [Errno 2] No such file or directory: '/no/such/ruff'",
+        ),
+    ],
+    ids=["console_scripts", "exec"],
+)
+def test_a_failing_post_write_hook_keeps_the_file_and_heads_consistent(
+    inited: Project, hook: str, reason: str
+) -> None:
+    inited.ok("revision", "-m", "one", "--rev-id", "a1")
+    ini = inited.migrations / "alembic.ini"
+    ini.write_text(ini.read_text() + "\n[post_write_hooks]\nhooks = ruff\n" + hook)
+
+    for args, rev in ((("revision", "--rev-id", "b2"), "b2"),
+                      (("revision", "--head", "a1", "--splice", "--rev-id", "c3"), "c3"),
+                      (("merge", "b2", "c3", "--rev-id", "m4"), "m4")):
+        result = inited.run(*args)
+        assert result.exit_code == 1, result.output
+        written = next((inited.migrations / "versions").glob(f"{rev}_*.py"))
+        assert f"Error: {written} was written and recorded in HEADS, but a post-write hook " \
+            f"failed: {reason}" in result.output
+        assert "Traceback" not in result.output
+    assert heads_file(inited).read_text() == heads_text("m4")
+    assert "ok: the migrations directory is sound" in inited.ok("verify").output

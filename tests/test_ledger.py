@@ -219,3 +219,26 @@ def test_content_hash_is_git_blob_hash_of_the_raw_bytes(tmp_path: Path) -> None:
         ).stdout.strip()
         assert blob_hash(path.read_bytes()) == expected
     assert blob_hash(lf.read_bytes()) != blob_hash(crlf.read_bytes())
+
+
+def test_log_revision_takes_a_prefix_and_says_when_it_has_no_rows(proj: Project) -> None:
+    proj.ok("init")
+    proj.ok("revision", "-m", "one", "--rev-id", "abc1")
+    proj.ok("revision", "-m", "two", "--rev-id", "abd2")
+    proj.ok("revision", "-m", "three", "--rev-id", "abc10")
+    proj.ok("upgrade")
+
+    assert proj.ok("log", "--revision", "abd").output.startswith("upgrade abd2 (ok)\n")
+    exact = json.loads(proj.ok("log", "--revision", "abc1", "--format", "json").output)
+    assert [row["revision"] for row in exact] == ["abc1"]
+
+    ambiguous = proj.run("log", "--revision", "ab")
+    assert ambiguous.exit_code == 2
+    assert "revision prefix 'ab' is ambiguous (abc1, abc10, abd2)" in ambiguous.output
+
+    none = proj.ok("log", "--revision", "zz9")
+    assert none.output == "No ledger rows for revision zz9.\n"
+    assert json.loads(proj.ok("log", "--revision", "zz9", "--format", "json").output) == []
+    # LIKE wildcards in the argument are plain characters.
+    assert "No ledger rows" in proj.ok("log", "--revision", "a%").output
+    assert "The ledger is empty" not in none.output

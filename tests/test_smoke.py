@@ -12,3 +12,13 @@ def test_quickstart_cycle(any_proj: Project) -> None:
     any_proj.ok("upgrade", app=any_proj.app(email=True))
     any_proj.ok("downgrade")
     assert any_proj.version() == {first.name.split("_")[0]}
+
+
+def test_the_license_file_matches_pyproject() -> None:
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["license"] == "MIT"
+    lines = (root / "LICENSE").read_text().splitlines()
+    assert lines[:3] == ["MIT License", "", "Copyright (c) 2026 the migrepo authors"]

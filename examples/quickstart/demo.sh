@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
 # The quickstart, end to end on SQLite, in a scratch directory: `make demo` runs it.
+# The directory is kept, so you can look at what the commands made.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/migrepo-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 cp "$here/app.py" "$work/"
 cd "$work"
 export FLASK_APP=app.py
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# The command as you would type it: arguments with spaces or quotes are quoted.
+shown() {
+    local words=() arg
+    for arg in "$@"; do
+        if [[ $arg =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+            words+=("$arg")
+        else
+            arg=${arg//\\/\\\\}
+            arg=${arg//\"/\\\"}
+            arg=${arg//\$/\\\$}
+            arg=${arg//\`/\\\`}
+            words+=("\"$arg\"")
+        fi
+    done
+    printf '%s' "${words[*]}"
+}
 
-echo "Working in $work (removed afterwards)"
+step() { printf '\n\033[1m$ %s\033[0m\n' "$(shown "$@")"; "$@"; }
+
+echo "Working in $work"
 step flask db init
 step flask db migrate -m "create user table"
 step flask db upgrade
@@ -27,3 +44,6 @@ step flask db downgrade
 step flask db current
 echo
 echo "Demo finished: init -> migrate -> upgrade -> history --graph -> downgrade."
+echo "Everything it made is still in $work (app.py, migrations/, and the database in instance/app.db):"
+echo "  cd $work && FLASK_APP=app.py flask db history --graph"
+echo "Remove it with: rm -rf $work"

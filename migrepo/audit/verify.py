@@ -46,17 +46,29 @@ def unreadable_files(subject: Subject) -> Iterator[Finding]:
 
 
 def unsound_graph(subject: Subject) -> Iterator[Finding]:
-    from migrepo.graph import check_records
+    """Duplicate ids, missing parents and cycles.
 
+    A parent whose file exists but cannot be read is reported once, by
+    :func:`unreadable_files`, not again as missing by each of its children.
+    """
+    from migrepo.errors import MissingParent
+    from migrepo.graph import check_records
+    from migrepo.store.reader import declared_revision
+
+    unreadable = {
+        declared_revision(found.path) for found in subject.files if found.error is not None
+    }
     for problem in check_records(subject.records):
+        if isinstance(problem, MissingParent) and problem.parent in unreadable:
+            continue
         yield Finding("error", str(problem))
 
 
 def several_heads(subject: Subject) -> Iterator[Finding]:
     from migrepo.graph import build_graph, check_records, heads
 
-    if check_records(subject.records):
-        return  # the graph is unsound: its heads mean nothing yet
+    if any(found.error is not None for found in subject.files) or check_records(subject.records):
+        return  # an unreadable file or an unsound graph: its heads mean nothing yet
     tips = heads(build_graph(subject.records))
     if len(tips) > 1:
         level: Literal["error", "warning"] = "error" if subject.strict else "warning"

@@ -29,6 +29,7 @@ from sqlalchemy.schema import CreateTable
 
 from migrepo._text import mask_passwords
 from migrepo._version import __version__
+from migrepo.db.io import run_on
 from migrepo.store.objects import ObjectCache
 from migrepo.store.reader import blob_hash, read_revision_file
 
@@ -166,9 +167,12 @@ class Recorder:
             _one_line(exc),
         )
         table = self._table_in(schema)
-        with engine.begin() as connection:
+
+        def write(connection: sa.Connection) -> None:
             table.create(connection, checkfirst=True)
             connection.execute(table.insert().values(**row))
+
+        run_on(engine, write, begin=True)
 
     def _context_for(self, engine_name: str) -> Any:
         for ctx in self.contexts:
@@ -305,15 +309,26 @@ def read_rows(
     *,
     limit: int | None,
     revision: str | None,
+    prefix: bool = False,
 ) -> list[dict[str, Any]]:
-    """Ledger rows, newest first; an empty list when the table does not exist."""
+    """Ledger rows, newest first; an empty list when the table does not exist.
+
+    ``revision`` keeps the rows of that revision id, or with ``prefix`` of
+    every id that starts with it. ``engine`` may use an async driver (see
+    :func:`migrepo.db.io.run_on`).
+    """
     table = ledger_table(table_name, schema)
-    with engine.connect() as connection:
+
+    def read(connection: sa.Connection) -> list[dict[str, Any]]:
         if not sa.inspect(connection).has_table(table_name, schema=schema):
             return []
         query = sa.select(table).order_by(table.c.id.desc())
-        if revision is not None:
+        if revision is not None and prefix:
+            query = query.where(table.c.revision.startswith(revision, autoescape=True))
+        elif revision is not None:
             query = query.where(table.c.revision == revision)
         if limit is not None:
             query = query.limit(limit)
         return [dict(row._mapping) for row in connection.execute(query)]
+
+    return run_on(engine, read)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from migrepo.errors import UsageError
+from migrepo.errors import RepositoryError, UsageError
 
 if TYPE_CHECKING:
     from migrepo._config import Config
@@ -108,3 +108,93 @@ def check_rev_range(rev_range: str | None) -> None:
     """Alembic splits a range on ':' and fails with a traceback on more than one."""
     if rev_range is not None and rev_range.count(":") != 1:
         raise UsageError(f"invalid revision range {rev_range!r}: use START:END, START: or :END")
+
+
+def check_merge_revisions(revisions: str | Sequence[str] | None) -> None:
+    """A merge needs the revisions it joins; without them Alembic writes a second base."""
+    names = [revisions] if isinstance(revisions, str) else list(revisions or ())
+    if not any(name.strip() for name in names):
+        raise UsageError(
+            "merge needs the revisions to join: give two or more revision ids, "
+            "or `heads` to join every head"
+        )
+
+
+def check_version_locations(config: Config) -> None:
+    """A ``version_locations`` that Alembic would misread, silently, as one missing directory.
+
+    Alembic splits the setting on alembic.ini's ``path_separator`` (``os``
+    in migrepo's templates: ':' on POSIX, ';' on Windows); a value written
+    with spaces is then one directory that does not exist, and every command
+    sees an empty graph.
+    """
+    ini = config.config_file_name or "alembic.ini"
+    try:
+        locations = config.get_version_locations_list() or []
+    except ValueError as exc:  # an unknown path_separator
+        raise RepositoryError(f"{ini}: {exc}") from None
+    separator = config.get_main_option("path_separator") or config.get_main_option(
+        "version_path_separator"
+    )
+    for location in locations:
+        if separator in (None, "space") or not re.search(r"[\s,]", location):
+            continue
+        from migrepo.store.reader import resolve_locations
+
+        if resolve_locations([location], ".")[0].exists():
+            continue
+        splits_on = {"os": os.pathsep, "newline": "a new line"}.get(separator, separator)
+        raise RepositoryError(
+            f"version_locations in {ini} names {location!r}, which does not exist: "
+            f"the path_separator = {separator} setting splits it on {splits_on!r}; "
+            f"separate the directories with {splits_on!r}"
+        )
+
+
+def check_version_path(config: Config, version_path: str | None) -> None:
+    """``--version-path`` must be one of the version locations, as Alembic requires."""
+    from pathlib import Path
+
+    from migrepo.store.reader import version_locations
+
+    if version_path is None:
+        return
+    known = version_locations(config)
+    if Path(version_path).absolute() in known:
+        return
+    listed = ", ".join(map(_shown, known))
+    raise UsageError(
+        f"invalid --version-path {version_path!r}: it is not one of the version locations "
+        f"({listed}); give one of them, or add it to version_locations in "
+        f"{config.config_file_name or 'alembic.ini'}"
+    )
+
+
+def _shown(path: os.PathLike[str]) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    relative = os.path.relpath(path)
+    return os.fspath(path) if relative.startswith("..") else relative
+
+
+def find_template(template: str) -> tuple[str | None, str]:
+    """The folder holding ``template`` (None: migrepo's own) and the template's name.
+
+    A name is a packaged template's or, when no packaged template has that
+    name, a folder in the working directory; a path (with a slash) is a folder.
+    """
+    from migrepo._config import TEMPLATES
+
+    is_path = "/" in template or "\\" in template
+    if not is_path and template and (TEMPLATES / template).is_dir():
+        return None, template
+    folder = template.rstrip("/\\") or template
+    if os.path.isdir(folder):
+        parent, name = os.path.split(os.path.abspath(folder))
+        return parent, name
+    if is_path:
+        raise UsageError(f"no template directory at {folder!r}")
+    raise UsageError(
+        f"no template named {template!r}, and no folder of that name in the working "
+        "directory: run `flask db list-templates` to see the templates, or give the path "
+        "to a template directory"
+    )

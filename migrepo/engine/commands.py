@@ -14,18 +14,25 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from migrepo.engine.checks import (
     check_editor,
+    check_merge_revisions,
     check_rev_id,
     check_rev_id_is_new,
     check_rev_range,
     check_target,
+    check_version_locations,
+    check_version_path,
+    find_template,
     revision_message,
 )
+from migrepo.engine.hooks import failed_hook_keeps_file
 from migrepo.errors import AppContextError, MigrepoError, RepositoryError, UsageError
 
 if TYPE_CHECKING:
@@ -72,9 +79,12 @@ def get_config(
     """The app's Alembic Config for ``directory``, after the configure callbacks."""
     current = state()
     path = resolve_directory(directory)
-    if require_repository:
-        _check_repository(path)
-    return current.migrate.get_config(path, x_arg=x_arg, opts=opts)
+    if not require_repository:
+        return current.migrate.get_config(path, x_arg=x_arg, opts=opts)
+    _check_repository(path)
+    config = current.migrate.get_config(path, x_arg=x_arg, opts=opts)
+    check_version_locations(config)
+    return config
 
 
 def _check_repository(path: str) -> None:
@@ -165,7 +175,7 @@ def init(
     """Create a migrations directory from a template; returns its path."""
     from alembic import command
 
-    from migrepo._config import Config
+    from migrepo._config import InitConfig
 
     path = resolve_directory(directory)
     if os.path.exists(path) and not os.path.isdir(path):
@@ -180,21 +190,35 @@ def init(
         )
     _check_parents_are_directories(path)
     template_directory = None
-    if template is not None and ("/" in template or "\\" in template):
-        template_directory, template = os.path.split(template.rstrip("/\\"))
-        folder = os.path.join(template_directory, template)
-        if not os.path.isdir(folder):
-            raise UsageError(f"no template directory at {folder!r}")
+    if template is not None:
+        template_directory, template = find_template(template)
     if template is None:
         template = "flask-multidb" if multidb else "flask"
-    config = Config(template_directory=template_directory)
-    config.set_main_option("script_location", path.replace("%", "%%"))
-    config.config_file_name = os.path.join(path, "alembic.ini")
-    config = state().migrate.call_configure_callbacks(config)
+    elif multidb and template_directory is None and template in ("flask", "aioflask"):
+        template += "-multidb"  # the multi-database version of a packaged template
+    ini = os.path.join(path, "alembic.ini")
+    written = [Path(ini).absolute()]
+    if package:
+        written += [Path(path, "__init__.py"), Path(path, "versions", "__init__.py")]
+    # migrepo's own templates: Alembic's closing "edit the connection settings in
+    # alembic.ini" is wrong for them, so it gives way to an accurate line.
+    ours = template_directory is None
+    initial = InitConfig(template_directory=template_directory, written=written if ours else ())
+    initial.set_main_option("script_location", path.replace("%", "%%"))
+    initial.config_file_name = ini
+    config = state().migrate.call_configure_callbacks(initial)
     command.init(config, path, template=template, package=package)
     from migrepo.store import heads_file as _integrity
 
     _integrity.write(path, [])
+    if ours:
+        from alembic.util import msg
+
+        msg(
+            "The database URL comes from the app (SQLALCHEMY_DATABASE_URI and "
+            f"SQLALCHEMY_BINDS); edit {Path(ini).absolute()} for Alembic's other settings "
+            "and logging."
+        )
     return path
 
 
@@ -231,8 +255,10 @@ def revision(
     check_rev_id(rev_id)
     config = get_config(directory, x_arg=x_arg, opts=["autogenerate"] if autogenerate else None)
     check_rev_id_is_new(config, rev_id)
+    check_version_path(config, version_path)
     message = revision_message(config, message)
-    with ledger(directory, None), indexed():
+    kept = partial(_record_heads, directory, config)
+    with failed_hook_keeps_file(config, kept), ledger(directory, None), indexed():
         scripts = command.revision(
             config,
             message,
@@ -262,9 +288,10 @@ def merge(
 
     check_rev_id(rev_id)
     config = get_config(directory)
+    check_merge_revisions(revisions)
     check_rev_id_is_new(config, rev_id)
     message = revision_message(config, message)
-    with indexed():
+    with failed_hook_keeps_file(config, partial(_record_heads, directory, config)), indexed():
         script = command.merge(
             config, revisions, message=message, branch_label=branch_label, rev_id=rev_id
         )
@@ -618,11 +645,14 @@ def ledger_entries(
     directory: str | os.PathLike[str] | None = None,
     limit: int | None = None,
     revision: str | None = None,
+    *,
+    prefix: bool = False,
 ) -> list[dict[str, Any]]:
     """Ledger rows of every database the app migrates, newest first.
 
     Each row holds the ledger's columns plus ``database``: the
-    Flask-SQLAlchemy bind key, '' for the default database.
+    Flask-SQLAlchemy bind key, '' for the default database. With ``prefix``,
+    ``revision`` keeps the rows of every id that starts with it.
     """
     from migrepo.db.ledger import DEFAULT_TABLE, read_rows
 
@@ -633,7 +663,9 @@ def ledger_entries(
     schema = current.configure_args.get("version_table_schema")
     rows: list[dict[str, Any]] = []
     for bind, engine in current.db.engines.items():
-        for row in read_rows(engine, table, schema, limit=limit, revision=revision):
+        for row in read_rows(
+            engine, table, schema, limit=limit, revision=revision, prefix=prefix
+        ):
             row["database"] = bind or ""
             rows.append(row)
     rows.sort(key=lambda row: (_naive(row["started_at"]), row["id"]), reverse=True)

@@ -6,8 +6,10 @@ returns data; ``flask db`` formats it.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from migrepo.engine.checks import check_rev_range
@@ -16,7 +18,6 @@ from migrepo.engine.commands import (
     current_revisions,
     get_config,
     graph_of,
-    indexed,
     ledger,
     ledger_entries,
     merge,
@@ -27,6 +28,8 @@ from migrepo.engine.commands import (
     state,
 )
 from migrepo.errors import AppContextError, MigrepoError, UnknownRevision, UsageError
+
+log = logging.getLogger("migrepo")
 
 if TYPE_CHECKING:
     from alembic.script import Script
@@ -60,9 +63,12 @@ def database_revisions() -> set[str]:
     the app only reads may hold another project's version table. A database
     with no version table is at base.
     """
+    from functools import partial
+
     import sqlalchemy as sa
     from flask import current_app
 
+    from migrepo.db.io import run_on
     from migrepo.db.ledger import DEFAULT_TABLE
 
     current = state()
@@ -74,14 +80,17 @@ def database_revisions() -> set[str]:
         args.get("version_table") or "alembic_version", sa.column("version_num"), schema=schema
     )
     ledger = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
+    def read(connection: sa.Connection, *, default: bool) -> set[str]:
+        inspector = sa.inspect(connection)
+        if not default and not inspector.has_table(ledger, schema=schema):
+            return set()
+        if not inspector.has_table(table.name, schema=schema):
+            return set()
+        return set(connection.scalars(sa.select(table.c.version_num)))
+
     found: set[str] = set()
     for bind, engine in current.db.engines.items():
-        with engine.connect() as connection:
-            inspector = sa.inspect(connection)
-            if bind is not None and not inspector.has_table(ledger, schema=schema):
-                continue
-            if inspector.has_table(table.name, schema=schema):
-                found.update(connection.scalars(sa.select(table.c.version_num)))
+        found |= run_on(engine, partial(read, default=bind is None))
     return found
 
 
@@ -147,11 +156,13 @@ def sync(
 ) -> Any:
     """Bring the database to the work tree's heads; returns the :class:`~migrepo.audit.sync.Plan`.
 
-    Revisions the database has and the work tree lacks are downgraded with
-    the exact content the ledger recorded, then the database is upgraded.
-    ``dry_run`` only plans. Unless ``dry_run``, the migration lock is held
-    from reading the database's revision to the end of the upgrade (see
-    :func:`migration_run`).
+    Revisions the database has and the work tree lacks, and only those, are
+    downgraded with the exact content the ledger recorded; then the database
+    is upgraded to the work tree's heads. Both happen in one Alembic run, so
+    ``single_transaction`` makes them one transaction where the database has
+    transactional DDL (PostgreSQL). ``dry_run`` only plans. Unless
+    ``dry_run``, the migration lock is held from reading the database's
+    revision to the end of the upgrade (see :func:`migration_run`).
     """
     with migration_run(
         directory,
@@ -159,45 +170,135 @@ def sync(
         lock_timeout=lock_timeout,
         single_transaction=single_transaction,
     ):
-        return _run_sync(directory, dry_run, x_arg)
+        return _run_sync(directory, dry_run, x_arg, single_transaction=bool(single_transaction))
 
 
-def _run_sync(directory: str | os.PathLike[str] | None, dry_run: bool, x_arg: XArgs) -> Any:
-    from alembic import command
+def _run_sync(
+    directory: str | os.PathLike[str] | None,
+    dry_run: bool,
+    x_arg: XArgs,
+    *,
+    single_transaction: bool = False,
+) -> Any:
+    from contextlib import ExitStack
 
     from migrepo.audit import sync as _sync
+    from migrepo.graph import build_graph
     from migrepo.graph import heads as graph_heads
     from migrepo.store.reader import version_locations
 
     path = resolve_directory(directory)
-    graph = revision_graph(directory)
-    known = set(graph)
     config = get_config(directory, x_arg=x_arg)
+    graph = graph_of(config)
+    known = set(graph)
+    # Names a revision may depend on: the work tree's revisions and branch labels.
+    names = known | set(graph.graph.get("branch_labels", ()))
     plan = _sync.Plan(sorted(current_revisions(directory, x_arg)), heads=graph_heads(graph))
     missing = [revision for revision in plan.current if revision not in known]
-    if missing:
-        hashes = _sync.latest_hashes(ledger_entries(directory))
-        with _sync.recovery_location(path) as location:
-            plan.recovered = _sync.recover(path, location, missing, known, hashes)
-            plan.downgrade_to = _sync.downgrade_target(plan.recovered, known)
-            extended = get_config(directory, x_arg=x_arg)
-            locations = [*map(str, version_locations(config)), str(location)]
-            extended.set_main_option("path_separator", "os")
-            extended.set_main_option("version_locations", os.pathsep.join(locations))
-            script = script_directory(extended)
-            plan.downgrade = [
-                sc.revision
-                for sc in script.iterate_revisions(
-                    tuple(plan.current), plan.downgrade_to, select_for_downgrade=True
-                )
-            ]
-            if not dry_run:
-                with ledger(directory, "downgrade"), indexed():
-                    command.downgrade(extended, plan.downgrade_to)
-    if not dry_run and not plan.in_sync:
-        with ledger(directory, "upgrade"), indexed():
-            command.upgrade(config, "heads")
+    script = script_directory(config)
+    with ExitStack() as stack:
+        if missing:
+            hashes = _sync.latest_hashes(ledger_entries(directory))
+            location = stack.enter_context(_sync.scratch_location(path))
+            plan.recovered, records = _sync.recover(path, location, missing, names, hashes)
+            graph = build_graph([*(graph.nodes[rev]["record"] for rev in graph), *records])
+            # The run's own version location, given as a list: no ini string to
+            # split or interpolate, so any character in a path is fine.
+            script.version_locations = [*map(str, version_locations(config)), str(location)]
+        plan.downgrade, plan.kept = _sync.undo_plan(graph, known, plan.current)
+        plan.upgrade = _upgrade_list(script, plan.heads, plan.kept)
+        if not dry_run and not plan.in_sync:
+            plan.upgrade = _apply_sync(
+                directory, config, script, graph, known, plan, single_transaction
+            )
     return plan
+
+
+_DIALECTS = {"sqlite": "SQLite", "mysql": "MySQL/MariaDB", "mariadb": "MariaDB"}
+
+
+def _upgrade_list(script: Any, tips: Sequence[str], heads: Sequence[str]) -> list[str]:
+    """The revisions an upgrade from ``heads`` to ``tips`` applies, oldest first.
+
+    Alembic's own selection and order, as ``upgrade heads`` would run them;
+    ``tips`` are the work tree's heads (the script directory also holds the
+    recovered revisions, which must not come back).
+    """
+    if not tips:
+        return []
+    revisions = script.iterate_revisions(tuple(tips), tuple(heads), implicit_base=True)
+    return [sc.revision for sc in reversed(list(revisions))]
+
+
+def _apply_sync(
+    directory: str | os.PathLike[str] | None,
+    config: Any,
+    script: Any,
+    graph: Any,
+    known: set[str],
+    plan: Any,
+    single_transaction: bool,
+) -> list[str]:
+    """Run the downgrades, then the upgrades, as one Alembic run; returns what was upgraded.
+
+    The steps are Alembic's own ``MigrationStep`` objects, handed to it the
+    way its ``command.upgrade`` does (a function of the database's heads), so
+    Alembic executes them and keeps the version table. With several
+    databases (multidb) the function runs once per database, on its heads.
+    """
+    from alembic.runtime.environment import EnvironmentContext
+
+    # Alembic's command functions hand run_migrations() these step objects; it
+    # has no public way to ask for "these downgrades, then those upgrades" in
+    # one run, which a single transaction across both needs.
+    from alembic.runtime.migration import MigrationStep
+
+    from migrepo.audit import sync as _sync
+
+    upgraded: list[str] = []
+    phase = ["downgrade"]
+
+    def steps(heads: Any, context: Any) -> Iterator[Any]:
+        phase[0] = "downgrade"
+        heads = sorted(heads)
+        if not set(heads) <= set(plan.current):
+            raise _sync.SyncError(
+                f"the database moved to {', '.join(heads)} while sync was planning; "
+                "run `flask db sync` again"
+            )
+        undo, _kept = _sync.undo_plan(graph, known, heads)
+        if undo and single_transaction and not context.impl.transactional_ddl:
+            log.warning(
+                "%s commits each revision as it runs (no transactional DDL): "
+                "--single-transaction cannot roll the downgrade back if the upgrade fails",
+                _DIALECTS.get(context.dialect.name, context.dialect.name),
+            )
+        for revision in undo:
+            yield MigrationStep.downgrade_from_script(
+                script.revision_map, script.get_revision(revision)
+            )
+        # After the downgrades, from the heads the version table now holds:
+        # Alembic's own answer, in this run's transaction.
+        phase[0] = "upgrade"
+        for revision in _upgrade_list(script, plan.heads, context.get_current_heads()):
+            if revision not in upgraded:
+                upgraded.append(revision)
+            yield MigrationStep.upgrade_from_script(
+                script.revision_map, script.get_revision(revision)
+            )
+
+    # "sync": steps are recorded with their own direction; a failure's row is
+    # written here, with the direction of the phase that failed.
+    with ledger(directory, "sync") as recorder:
+        try:
+            with EnvironmentContext(config, script, fn=steps, destination_rev="heads"):
+                script.run_env()
+        except BaseException as exc:
+            if recorder is not None:
+                with suppress(Exception):  # the original error matters more
+                    recorder.record_failure(exc, phase[0])
+            raise
+    return upgraded
 
 
 def blame(
@@ -241,6 +342,26 @@ def _match_revision(known: Sequence[str], argument: str) -> str:
             "give more characters"
         )
     return matches[0]
+
+
+def ledger_log(
+    directory: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    revision: str | None = None,
+) -> list[dict[str, Any]]:
+    """What ``flask db log`` shows: ledger rows, newest first, at most ``limit``.
+
+    ``revision`` is a revision id or, as for :func:`blame`, a unique prefix of
+    one among the ids the ledger holds (the file may be gone). A prefix
+    that matches nothing gives no rows.
+    """
+    if revision is None:
+        return ledger_entries(directory, limit)
+    rows = ledger_entries(directory, revision=revision, prefix=True)
+    ids = {row["revision"] for row in rows}
+    if ids:
+        rows = [row for row in rows if row["revision"] == _match_revision(sorted(ids), revision)]
+    return rows[:limit] if limit is not None else rows
 
 
 def shown_revisions(

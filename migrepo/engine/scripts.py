@@ -106,6 +106,15 @@ class IndexedScriptDirectory(ScriptDirectory):
             script.revision_map = LinearRevisionMap(partial(indexed_scripts, script))
         return script
 
+    def get_all_current(self, id_: tuple[str, ...]) -> set[Script]:
+        """Alembic's answer, iterated in file order, as ``flask db heads`` lists heads.
+
+        Alembic returns a plain set, so ``flask db current`` printed several
+        heads in an order that changed from run to run.
+        """
+        found = super().get_all_current(id_)
+        return _InOrder(found, sorted(found, key=lambda script: script.path))
+
     def _generate_template(self, src: Path, dest: Path, **kw: Any) -> None:
         """Write a new revision file atomically: render beside it, then rename.
 
@@ -123,6 +132,17 @@ class IndexedScriptDirectory(ScriptDirectory):
             except BaseException:
                 temporary.unlink(missing_ok=True)
                 raise
+
+
+class _InOrder(set[Any]):
+    """A set that iterates in a given order (what Alembic's callers loop over)."""
+
+    def __init__(self, items: set[Any], order: list[Any]) -> None:
+        super().__init__(items)
+        self._order = order
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([item for item in self._order if item in self])
 
 
 def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:

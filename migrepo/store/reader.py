@@ -218,6 +218,31 @@ def assigned_value(tree: ast.Module, name: str) -> ast.expr | None:
     return found
 
 
+# ``revision = "abc"`` at the start of a line: for a file that does not even parse.
+_DECLARED = re.compile(r"""^revision\s*(?::[^=\n]*)?=\s*(?:"([^"\n]+)"|'([^'\n]+)')""", re.M)
+
+
+def declared_revision(path: Path) -> str | None:
+    """The revision id a file declares, read from its source alone; None if none is plain.
+
+    For a file that cannot be run, or does not even parse, this still names
+    the revision it was meant to be, so that its children are not taken for
+    orphans.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        revision = (_literal_values(path, data) or {}).get("revision")
+    except RevisionFileError:  # a syntax error: the first plain assignment will do
+        revision = None
+    if isinstance(revision, str) and revision:
+        return revision
+    found = _DECLARED.search(data.decode("utf-8", "replace"))
+    return (found.group(1) or found.group(2)) if found else None
+
+
 def _literal_values(path: Path, data: bytes) -> dict[str, Any] | None:
     """The identifiers from the parsed module, or None if one is not a plain literal."""
     tree = parse_source(path, data)
