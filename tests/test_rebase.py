@@ -411,8 +411,11 @@ def test_refuses_when_the_database_cannot_be_read(tmp_path: Path) -> None:
         files = files_of(proj)
         result = proj.run("rebase", "r3")
         assert result.exit_code == 1
-        assert "cannot read the database to check that the revisions to move were never " \
-            "applied" in result.output
+        assert last_line(result.output) == (
+            "Error: cannot read the database to check that the revisions to move were never "
+            "applied: (sqlite3.OperationalError) unable to open database file; rebase where "
+            "the app's database can be reached"
+        )
         assert files_of(proj) == files
 
 

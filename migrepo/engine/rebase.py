@@ -248,7 +248,8 @@ def _check_applied(directory: str, graph: nx.DiGraph, branches: list[_Branch]) -
     except Exception as exc:
         from migrepo._text import mask_passwords
 
-        reason = mask_passwords(" ".join(str(exc).split()))
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        reason = mask_passwords(lines[0])
         raise RepositoryError(
             f"cannot read the database to check that the revisions to move were never "
             f"applied: {reason}; rebase where the app's database can be reached"
