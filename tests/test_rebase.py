@@ -548,3 +548,17 @@ def test_replace_source_moves_the_mtime_past_the_old_one(tmp_path: Path) -> None
     assert int(path.stat().st_mtime) > future // 10**9
     recorded = Path(importlib.util.cache_from_source(str(path))).read_bytes()[8:12]
     assert int.from_bytes(recorded, "little") != int(path.stat().st_mtime)
+
+
+def test_an_uncommitted_revision_moves_onto_the_pulled_one(proj: Project) -> None:
+    """r3 written but not committed yet; r2 arrives on main: r3 is the one to move."""
+    with git.Repo.init(proj.root, initial_branch="main") as repo:
+        (proj.root / ".gitignore").write_text("*.db\n*.db.migrepo-lock\n")
+        proj.ok("init")
+        add_revision(proj, "r1", "base", "one")
+        add_revision(proj, "r2", "r1", "two")
+        commit_all(repo, "r1 and r2")
+        add_revision(proj, "r3", "r1", "three")  # not committed
+
+        assert "Rebased r3 onto r2" in proj.ok("rebase").stdout
+        assert parent_of(proj, "r3") == "r2"
