@@ -562,3 +562,19 @@ def test_an_uncommitted_revision_moves_onto_the_pulled_one(proj: Project) -> Non
 
         assert "Rebased r3 onto r2" in proj.ok("rebase").stdout
         assert parent_of(proj, "r3") == "r2"
+
+
+def test_dry_run_draws_from_the_branch_point_up(proj: Project) -> None:
+    proj.ok("init")
+    add_revision(proj, "r0", "base", "zero")
+    add_revision(proj, "r1", "r0", "one")
+    add_revision(proj, "r2", "r1", "two")
+    add_revision(proj, "r2b", "r2", "two_b")
+    add_revision(proj, "r3", "r1", "three")
+
+    out = proj.ok("rebase", "r3", "--dry-run").stdout
+
+    assert out.split("After:\n")[1].splitlines() == [
+        "* r3 (head) add three", "* r2b add two_b", "* r2 add two", "* r1 add one"
+    ]
+    assert "r0 " not in out.split("Before:\n")[1]

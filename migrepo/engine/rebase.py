@@ -79,6 +79,8 @@ class Rebase:
     before: nx.DiGraph | None = None
     after: nx.DiGraph | None = None
     heads: list[str] = field(default_factory=list)  # the heads after
+    # The revisions a drawing needs: both branches, from the branch point up.
+    shown: set[str] = field(default_factory=set)
     dry_run: bool = False
     heads_file: str | None = None  # the HEADS file written; None if not (dry run, or failed)
 
@@ -144,8 +146,17 @@ def rebase(*, options: RebaseOptions) -> Rebase:
     after = _after(records, chosen)
     new_data = _rewritten(lowest, chosen.parent, chosen.onto)
     result = Rebase(
-        chosen.head, chosen.onto, chosen.moved, chosen.lowest, str(lowest.path), chosen.parent,
-        graph, after, graph_heads(after), options.dry_run,
+        chosen.head,
+        chosen.onto,
+        chosen.moved,
+        lowest=chosen.lowest,
+        path=str(lowest.path),
+        old_parent=chosen.parent,
+        before=graph,
+        after=after,
+        heads=graph_heads(after),
+        shown=_shown(graph, chosen),
+        dry_run=options.dry_run,
     )
     if not options.dry_run:
         from migrepo.store.rewrite import replace_source
@@ -153,6 +164,16 @@ def rebase(*, options: RebaseOptions) -> Rebase:
         replace_source(lowest.path, new_data)
         result.heads_file = _write_heads(directory, result.heads)
     return result
+
+
+def _shown(graph: nx.DiGraph, branch: _Branch) -> set[str]:
+    """The branch point, the moved revisions, and the other head's line above the branch point."""
+    from migrepo.graph import ancestors
+
+    assert branch.parent is not None
+    below = set(ancestors(graph, branch.parent, dependencies=False))
+    kept = {branch.onto, *ancestors(graph, branch.onto, dependencies=False)} - below
+    return kept | set(branch.moved)
 
 
 def _build(records: list[Any]) -> nx.DiGraph:

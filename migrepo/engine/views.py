@@ -109,7 +109,7 @@ def _introduced(row: Any) -> str:
 
 def rebase(result: Any, *, color: bool = False) -> list[str]:
     """``flask db rebase``: what moved (or would move), and with a dry run the graph
-    before and after, drawn as ``history --graph`` draws it."""
+    before and after, from the branch point up, drawn as ``history --graph`` draws it."""
     from migrepo import graph as g
 
     if not result.moved:
@@ -130,7 +130,9 @@ def rebase(result: Any, *, color: bool = False) -> list[str]:
         f"Would rewrite {result.path}: down_revision {result.old_parent} -> {result.onto}",
         f"Would write HEADS: {heads}",
     ]
+    # Only the two branches, from the branch point up: the history below is unchanged.
     for title, graph in (("Before", result.before), ("After", result.after)):
+        order = [rev for rev in g.newest_first(graph) if rev in result.shown]
         lines += ["", f"{title}:"]
-        lines += g.render_graph(graph, order=g.newest_first(graph), color=color)
+        lines += g.render_graph(graph, order=order, color=color)
     return lines
