@@ -245,7 +245,10 @@ def declared_revision(path: Path) -> str | None:
 
 def _literal_values(path: Path, data: bytes) -> dict[str, Any] | None:
     """The identifiers from the parsed module, or None if one is not a plain literal."""
-    tree = parse_source(path, data)
+    try:
+        tree = ast.parse(data, filename=str(path))
+    except SyntaxError as exc:
+        raise RevisionFileError(str(path), exc.lineno, f"syntax error: {exc.msg}") from exc
     values: dict[str, Any] = {"__doc__": ast.get_docstring(tree, clean=False)}
     for node in tree.body:
         if isinstance(node, ast.Assign):
