@@ -627,4 +627,3 @@ def _format_blame(row: Any) -> str:
     if last is not None and row.introduced_in is not None and last.sha != row.introduced_in.sha:
         lines.append(f"    changed  {commit_line(last)}")
     return "\n".join(lines)
-
