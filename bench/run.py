@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
+import audit
 import gen
 import venvs
 
@@ -615,10 +616,12 @@ def report(
     md: bool,
     started: datetime,
     elapsed: float,
+    audit_rows: list[audit.AuditRow] | None = None,
 ) -> str:
     errors: list[str] = []
     body = table_rows(rows, errors)
     ibody = import_rows(imp, errors)
+    abody = audit.table(audit_rows or [], fmt_ms, errors)
     notes = [*s.notes, *(n for r in rows for n in r.notes)]
     notes += [
         f"WARNING {r.case} {r.backend} N={r.n} {c.label}: {w}"
@@ -645,6 +648,12 @@ def report(
         if ibody:
             out.append("\nImport time (`python -c 'import app_x'`):\n")
             out.append(markdown(IMPORT_HEADER, ibody, left=1))
+        if abody:
+            out.append(
+                "\nAudit (migrepo only, git history of N commits; reference: migrepo's "
+                "`heads`, the floor and `git log --name-status -- migrations/versions`):\n"
+            )
+            out.append(markdown(audit.HEADER, abody, left=2))
         if errors or notes:
             out.append("")
         out += [f"- ERR[{i}] {e}" for i, e in enumerate(errors, 1)]
@@ -658,6 +667,9 @@ def report(
         if ibody:
             out.append("")
             out.append(plain(IMPORT_HEADER, ibody))
+        if abody:
+            out.append("")
+            out.append(plain(audit.HEADER, abody))
         if errors or notes:
             out.append("")
         out += [f"ERR[{i}] {e}" for i, e in enumerate(errors, 1)]
@@ -700,10 +712,10 @@ def parse_cases(text: str) -> list[str]:
         name = ALIASES.get(raw.strip(), raw.strip())
         if name == "all":
             cases += ALL_CASES
-        elif name in ALL_CASES:
+        elif name in ALL_CASES or name == "audit":
             cases.append(name)
         else:
-            raise SystemExit(f"unknown case {raw!r}; known: {', '.join(ALL_CASES)}")
+            raise SystemExit(f"unknown case {raw!r}; known: {', '.join(ALL_CASES)}, audit")
     return list(dict.fromkeys(cases))
 
 
@@ -717,7 +729,10 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated revision counts (default: %(default)s)",
     )
     ap.add_argument(
-        "--cases", default="all", help=f"comma-separated: {', '.join(ALL_CASES)} (default: all)"
+        "--cases",
+        default="all",
+        help=f"comma-separated: {', '.join(ALL_CASES)} (default: all), or audit (blame, show, "
+        "verify and log over a git history; not in all)",
     )
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per command (default 5)")
     ap.add_argument(
@@ -802,6 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows: list[Row] = []
     imp: tuple[Row, Cmd] | None = None
+    audit_rows: list[audit.AuditRow] = []
     try:
         if "import" in cases:
             log("== import")
@@ -810,7 +826,9 @@ def main(argv: list[str] | None = None) -> int:
             _, meta = gen.generated(n)
             log(f"== N={n} ({meta['merges']} merges, head {meta['head']})")
             for case in cases:
-                if case == "import" or (case == "upgrade-base" and n > args.base_max_n):
+                if case in ("import", "audit") or (
+                    case == "upgrade-base" and n > args.base_max_n
+                ):
                     continue
                 for backend in backends if case in DB_CASES else ["-"]:
                     log(f"-- {case} {backend} N={n}")
@@ -822,13 +840,16 @@ def main(argv: list[str] | None = None) -> int:
                         + "  ".join(table_rows([row], errs)[0][3:])
                         + ("  " + "; ".join(errs) if errs else "")
                     )
+        if "audit" in cases and not mig_error:
+            log("== audit")
+            audit_rows = audit.run_audit(s, ns, sys.modules[__name__])
     except KeyboardInterrupt:
         log("interrupted: reporting what was measured so far")
     finally:
         if pg:
             pg.cleanup()
     elapsed = time.perf_counter() - t_start
-    print(report(s, rows, imp, args.markdown, started, elapsed))
+    print(report(s, rows, imp, args.markdown, started, elapsed, audit_rows))
     if args.json:
         args.json.write_text(json.dumps(to_json(rows, imp), indent=2) + "\n")
     return 0

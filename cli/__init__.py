@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from typing import Any
 
 import click
@@ -256,8 +257,10 @@ def show(directory: str | None, revision: str) -> None:
 
     After Alembic's text come the revision file's content hash (its git blob
     hash, as `git hash-object` prints it) and the commit that introduced the
-    file: "Introduced in: <sha> <subject> (<author>, <date>)". When REVISION
-    names several revisions, the labels name each one: "Content hash (<rev>):".
+    file: "Introduced in: <sha> <subject> (<author>, <date>)", or why it is
+    unknown (not committed, or before a shallow clone's boundary). When
+    REVISION names several revisions, the labels name each one:
+    "Content hash (<rev>):".
     """
     for line in _views.show(pick_directory(directory), revision, x_args()):
         click.echo(line)
@@ -394,6 +397,8 @@ def verify(directory: str | None, strict: bool) -> None:
     """Check the migrations directory: files, parents, ids, cycles, heads and HEADS.
 
     Reports every problem found and exits with status 1 if any is an error.
+    A "note:" line says what verify cannot know (in a shallow clone, the
+    commits before its boundary); notes never fail the run.
     """
     findings = _repository.verify(pick_directory(directory), strict)
     for finding in findings:
@@ -401,7 +406,7 @@ def verify(directory: str | None, strict: bool) -> None:
     errors = sum(finding.level == "error" for finding in findings)
     if errors:
         raise click.exceptions.Exit(1)
-    if not findings:
+    if all(finding.level == "note" for finding in findings):
         click.echo("ok: the migrations directory is sound")
 
 
@@ -435,9 +440,20 @@ def log(
 
     Like `git log`: each entry names the direction, the revision and the
     outcome, then when, by whom, from which git commit, and the content
-    hash of the revision file that ran.
+    hash of the revision file that ran. In a shallow clone, a note says
+    where git's history stops, and commits it lacks are marked.
     """
-    rows = _repository.ledger_log(pick_directory(directory), limit, revision)
+    directory = pick_directory(directory)
+    rows = _repository.ledger_log(directory, limit, revision)
+    commits = [row["git_commit"] for row in rows if row["git_commit"]]
+    boundary, missing = _repository.ledger_commits_missing(directory, commits)
+    if boundary:
+        click.echo(
+            f"note: shallow clone: git's history stops at {', '.join(b[:7] for b in boundary)}; "
+            f"{len(missing)} of the commits listed here are not in it, so what they held "
+            "is unknown (`git fetch --unshallow` fetches them)",
+            err=True,
+        )
     if output_format == "json":
         import json
 
@@ -452,7 +468,7 @@ def log(
     for index, row in enumerate(rows):
         if index:
             click.echo()
-        click.echo(_format_log_entry(row))
+        click.echo(_format_log_entry(row, missing))
 
 
 def _json_default(value: Any) -> Any:
@@ -461,10 +477,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _format_log_entry(row: dict[str, Any]) -> str:
+def _format_log_entry(row: dict[str, Any], missing: Collection[str] = ()) -> str:
     where = f" [{row['database']}]" if row.get("database") else ""
     if row["git_commit"]:
         commit = row["git_commit"][:12]
+        if row["git_commit"] in missing:
+            commit += " (not in this shallow clone)"
     else:
         commit = "(no commit yet)" if row["git_dirty"] is not None else "(not in a git work tree)"
     if row["git_dirty"]:
@@ -570,6 +588,18 @@ def rebase(directory: str | None, onto: str | None, dry_run: bool, revision: str
 # --- git audit ---------------------------------------------------------------
 
 
+def _shallow_note(report: Any) -> None:
+    if report.shallow_boundary:
+        commits = ", ".join(
+            f"{c.short_sha} {c.subject}".rstrip() for c in report.shallow_boundary
+        )
+        click.echo(
+            f"note: shallow clone: git's history stops at {commits}; who added the files "
+            "older than that is unknown (`git fetch --unshallow` fetches the rest)",
+            err=True,
+        )
+
+
 @db.command()
 @directory_option
 @click.option(
@@ -593,15 +623,21 @@ def blame(directory: str | None, output_format: str, revisions: tuple[str, ...])
           content  <git blob hash of the file on disk>
           changed  <commit> <date> <author>  <subject>  (last change, if later)
 
-    The state is committed, modified or untracked. Renames are followed
-    (`git log --follow`). JSON rows hold revision, path, content_hash,
-    introduced_in and last_changed_in ({sha, author, date, subject} or null)
-    and state. Outside a git work tree only the content hashes are shown, and
-    the git fields are null.
+    The state is committed, modified, staged or untracked. Renames are
+    followed, also between version locations, and a file first seen in a
+    merge commit was introduced by that merge. One walk of the version
+    locations' history answers for every file; it is cached in
+    .migrepo/history.json. JSON rows hold revision, path, content_hash,
+    introduced_in and last_changed_in ({sha, author, date, subject} or null),
+    state and history_cut_off_at. In a shallow clone, a file the boundary
+    commit already has was added there or before: introduced_in is null and
+    history_cut_off_at names the boundary. Outside a git work tree only the
+    content hashes are shown, and the git fields are null.
     """
     report = _repository.blame(pick_directory(directory), revisions)
     if report.work_tree is None:
         click.echo("note: not in a git work tree: showing content hashes only", err=True)
+    _shallow_note(report)
     if output_format == "json":
         import json
 
@@ -619,11 +655,15 @@ def _format_blame(row: Any) -> str:
 
     if row.introduced_in is not None:
         header = f"{row.revision}  {commit_line(row.introduced_in)}"
+    elif row.history_cut_off_at is not None:
+        boundary = row.history_cut_off_at.short_sha
+        header = f"{row.revision}  (history cut off: added in {boundary} or before)"
     else:
         header = row.revision if row.state is None else f"{row.revision}  (not committed)"
     state = f" ({row.state})" if row.state is not None else ""
     lines = [header, f"    path     {row.path}{state}", f"    content  {row.content_hash}"]
     last = row.last_changed_in
-    if last is not None and row.introduced_in is not None and last.sha != row.introduced_in.sha:
+    first = row.introduced_in or row.history_cut_off_at
+    if last is not None and first is not None and last.sha != first.sha:
         lines.append(f"    changed  {commit_line(last)}")
     return "\n".join(lines)

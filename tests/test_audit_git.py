@@ -89,6 +89,7 @@ def test_blame_json_names_who_added_and_who_changed(
         "introduced_in": commit_dict(history["first"]),
         "last_changed_in": commit_dict(history["third"]),
         "state": "committed",
+        "history_cut_off_at": None,
     }
     assert a1["path"] == f"migrations/versions/{rev_file(proj, 'a1').name}"
     assert a1["introduced_in"] == {
@@ -157,7 +158,7 @@ def test_blame_through_a_merge(
     assert row["state"] == "committed"
 
 
-def test_blame_states_committed_modified_untracked(
+def test_blame_states_committed_modified_staged_untracked(
     proj: Project, repo: git.Repo, history: dict[str, git.Commit]
 ) -> None:
     a1 = rev_file(proj, "a1")
@@ -168,7 +169,7 @@ def test_blame_states_committed_modified_untracked(
 
     rows = {row["revision"]: row for row in blame_json(proj)}
     assert {rev: row["state"] for rev, row in rows.items()} == {
-        "d4": "untracked",
+        "d4": "staged",
         "c3": "untracked",
         "b2": "committed",
         "a1": "modified",
@@ -209,6 +210,7 @@ def test_blame_outside_git_lists_hashes(proj: Project) -> None:
             "introduced_in": None,
             "last_changed_in": None,
             "state": None,
+            "history_cut_off_at": None,
         }
     ]
 

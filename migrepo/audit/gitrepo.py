@@ -3,7 +3,8 @@
 Small functions of an open ``git.Repo``: the state of a file in the work
 tree, the commits that introduced and last changed it, a blob by its hash,
 and the commits and branches that hold a path. :func:`blame` puts them
-together for ``flask db blame`` and ``flask db show``.
+together for ``flask db blame`` and ``flask db show``, from the one walk of
+:mod:`migrepo.audit.walk`.
 
 GitPython is imported inside the functions, never at module import. Every
 git failure is raised as a :class:`~migrepo.errors.GitError` whose cause is
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from migrepo.store.reader import RevisionFile
 
-FileState = Literal["committed", "modified", "untracked"]
+FileState = Literal["committed", "modified", "staged", "untracked"]
 
 # Paths are file names, not pathspec patterns.
 _LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
@@ -108,6 +109,32 @@ def relative_path(repo: git.Repo, path: str | os.PathLike[str]) -> str | None:
     return inside.as_posix()
 
 
+def relative_paths(
+    repo: git.Repo, paths: Iterable[str | os.PathLike[str]]
+) -> dict[str | os.PathLike[str], str | None]:
+    """:func:`relative_path` of many files, resolving each folder once, not each file.
+
+    A file that is itself a symbolic link keeps its own name, as git tracks it.
+    String operations, not pathlib: this runs for every revision file.
+    """
+    root = str(work_tree(repo))
+    folders: dict[str, str | None] = {}
+    found: dict[str | os.PathLike[str], str | None] = {}
+    for path in paths:
+        parent, name = os.path.split(os.path.abspath(os.fspath(path)))
+        if parent not in folders:
+            real = os.path.realpath(parent)
+            if real == root:
+                folders[parent] = ""
+            elif real.startswith(root.rstrip(os.sep) + os.sep):
+                folders[parent] = Path(real[len(root.rstrip(os.sep)) + 1:]).as_posix() + "/"
+            else:
+                folders[parent] = None
+        folder = folders[parent]
+        found[path] = None if folder is None else folder + name
+    return found
+
+
 def head(repo: git.Repo) -> tuple[str | None, bool]:
     """The HEAD commit (None on a branch with no commit yet) and whether the work tree is dirty.
 
@@ -145,16 +172,20 @@ def file_states(repo: git.Repo, relpaths: Iterable[str]) -> dict[str, FileState]
 
     ``committed``: HEAD has the file and neither the index nor the work tree
     changes it. ``modified``: HEAD has it, and the index or the work tree
-    differs. ``untracked``: HEAD has no file at this path (new, staged or not,
-    or ignored).
+    differs. ``staged``: HEAD has no file at this path, the index has one
+    (``git add``, or a merge in progress that brings it). ``untracked``:
+    neither has it (new, or ignored).
     """
     paths = list(dict.fromkeys(relpaths))
     if not paths:
         return {}
-    if _head_sha(repo) is None:
-        return dict.fromkeys(paths, "untracked")
     # Ask about the folders, not each file: the command line stays short.
     folders = sorted({posixpath.dirname(path) or "." for path in paths})
+    with wrap_errors("read the status of the revision files"):
+        # Unmerged paths are listed too, once per stage.
+        in_index = _nul_set(repo.git.ls_files("-z", "--", *folders, env=_LITERAL))
+    if _head_sha(repo) is None:
+        return {path: "staged" if path in in_index else "untracked" for path in paths}
     with wrap_errors("read the status of the revision files"):
         in_head = _nul_set(
             repo.git.ls_tree("-r", "-z", "--name-only", "HEAD", "--", *folders, env=_LITERAL)
@@ -166,7 +197,7 @@ def file_states(repo: git.Repo, relpaths: Iterable[str]) -> dict[str, FileState]
     states: dict[str, FileState] = {}
     for path in paths:
         if path not in in_head:
-            states[path] = "untracked"
+            states[path] = "staged" if path in in_index else "untracked"
         elif path in changed:
             states[path] = "modified"
         else:
@@ -299,17 +330,22 @@ class BlameRow:
     introduced_in: CommitInfo | None
     last_changed_in: CommitInfo | None
     state: FileState | None  # None outside a git work tree
+    # In a shallow clone: the boundary commit, when the file was there already and
+    # the commits that added (and maybe last changed) it are cut off.
+    history_cut_off_at: CommitInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        def commit(info: CommitInfo | None) -> dict[str, str] | None:
+            return None if info is None else info.to_dict()
+
         return {
             "revision": self.revision,
             "path": self.path,
             "content_hash": self.content_hash,
-            "introduced_in": None if self.introduced_in is None else self.introduced_in.to_dict(),
-            "last_changed_in": (
-                None if self.last_changed_in is None else self.last_changed_in.to_dict()
-            ),
+            "introduced_in": commit(self.introduced_in),
+            "last_changed_in": commit(self.last_changed_in),
             "state": self.state,
+            "history_cut_off_at": commit(self.history_cut_off_at),
         }
 
 
@@ -317,21 +353,48 @@ class BlameRow:
 class Blame:
     rows: list[BlameRow]
     work_tree: str | None  # the git work tree's root; None outside git
+    # A shallow clone's boundary commits: git's history stops there.
+    shallow_boundary: tuple[CommitInfo, ...] = ()
 
 
-def blame(files: Sequence[RevisionFile], start: str | os.PathLike[str]) -> Blame:
+def blame(
+    files: Sequence[RevisionFile],
+    start: str | os.PathLike[str],
+    locations: Sequence[str | os.PathLike[str]] = (),
+) -> Blame:
     """A :class:`BlameRow` per revision file, in the order given.
 
-    ``start`` (the migrations directory) picks the git work tree. Outside one,
-    or for a file outside it, the git fields are None. An untracked file is
+    ``start`` (the migrations directory) picks the git work tree and keeps
+    the walk's cache. ``locations`` are the version locations: one walk of
+    their history (see :mod:`migrepo.audit.walk`) answers for every file;
+    without them, the folders of ``files``. Outside a git work tree, or for
+    a file outside it, the git fields are None. A file HEAD does not have is
     not looked up in the history: any commits at its path were another file.
     """
+    from migrepo.audit import walk
+
     repo = open_repo(start)
     if repo is None:
         return Blame([_row(found, str(found.path)) for found in files], None)
     with repo:
-        relpaths = {found.path: relative_path(repo, found.path) for found in files}
+        relpaths = relative_paths(repo, [found.path for found in files])
         states = file_states(repo, [rel for rel in relpaths.values() if rel is not None])
+        folders = [relative_path(repo, location) for location in locations] or [
+            posixpath.dirname(rel) or "." for rel in relpaths.values() if rel is not None
+        ]
+        needed = any(state in ("committed", "modified") for state in states.values())
+        found_history = None
+        if needed:
+            found_history = walk.history(
+                repo, [folder for folder in folders if folder is not None], start
+            )
+        boundary = walk.shallow_boundary(repo)
+        missing = [
+            sha for sha in boundary if found_history is None or not found_history.knows(sha)
+        ]
+        infos = walk.commit_infos(repo, missing) if missing else {}
+        if found_history is not None:
+            infos.update((sha, found_history.info(sha)) for sha in boundary if sha not in infos)
         rows = []
         for found in files:
             rel = relpaths[found.path]
@@ -339,9 +402,16 @@ def blame(files: Sequence[RevisionFile], start: str | os.PathLike[str]) -> Blame
                 rows.append(_row(found, str(found.path)))
                 continue
             state = states[rel]
-            history = (None, None) if state == "untracked" else file_history(repo, found.path)
-            rows.append(_row(found, rel, *history, state))
-        return Blame(rows, str(work_tree(repo)))
+            if found_history is None or state not in ("committed", "modified"):
+                rows.append(_row(found, rel, state=state))
+                continue
+            known = found_history.of(rel)
+            rows.append(
+                _row(found, rel, known.introduced_in, known.last_changed_in, state,
+                     known.cut_off_at)
+            )
+        shallow = tuple(infos.get(sha) or CommitInfo(sha, "", "", "") for sha in boundary)
+        return Blame(rows, str(work_tree(repo)), shallow)
 
 
 def _row(
@@ -350,6 +420,9 @@ def _row(
     introduced: CommitInfo | None = None,
     last_changed: CommitInfo | None = None,
     state: FileState | None = None,
+    cut_off_at: CommitInfo | None = None,
 ) -> BlameRow:
     assert found.record is not None
-    return BlameRow(found.record.revision, path, found.blob, introduced, last_changed, state)
+    return BlameRow(
+        found.record.revision, path, found.blob, introduced, last_changed, state, cut_off_at
+    )

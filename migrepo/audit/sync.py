@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migrepo.audit.walk import shallow_boundary_at
 from migrepo.errors import MigrepoError
 from migrepo.store.files import atomic_write
 from migrepo.store.objects import ObjectCache
@@ -160,10 +161,17 @@ def recover(
             )
         found = fetch(directory, content_hash)
         if found is None:
+            boundary = shallow_boundary_at(directory)
+            fix = (
+                f"this shallow clone's history stops at {', '.join(b[:7] for b in boundary)} "
+                "and may lack it: run `git fetch --unshallow`"
+                if boundary
+                else "fetch the branch that has it (git fetch)"
+            )
             raise SyncError(
                 f"the file of revision {revision} (content {content_hash[:12]}) is neither "
-                "in git nor in migrepo's cache, so it cannot be undone: fetch the branch that "
-                f"has it (git fetch) and run `flask db sync` again, or {_RESTORE}{_LAST_RESORT}"
+                f"in git nor in migrepo's cache, so it cannot be undone: {fix} and run "
+                f"`flask db sync` again, or {_RESTORE}{_LAST_RESORT}"
             )
         data, source = found
         # Named by the checked hash: the revision id comes from the database.
@@ -288,14 +296,21 @@ def explain_missing(directory: str, revision: str, hashes: dict[str, str]) -> st
         return _no_record(f"{lacks}, and", "so `flask db sync` cannot undo it")
     where = ""
     commits, branches = where_is(directory, content_hash)
+    boundary = shallow_boundary_at(directory)
     if commits:
         where = f" (it was added in commit {commits[0]}"
         where += f", on branch {', '.join(branches)})" if branches else ")"
-    elif _quietly_fetch(directory, content_hash) is None:
+    elif boundary:
+        where = (
+            " (which commit added it is unknown: this shallow clone's history stops at "
+            f"{', '.join(b[:7] for b in boundary)})"
+        )
+    if not commits and _quietly_fetch(directory, content_hash) is None:
+        unshallow = " (`git fetch --unshallow` may bring it)" if boundary else ""
         return (
-            f"{lacks}, and its content ({content_hash[:12]}) is neither in git nor in "
-            "migrepo's cache, so `flask db sync` cannot undo it: fetch the branch that has "
-            f"it (git fetch), then sync, or {_RESTORE}{_LAST_RESORT}"
+            f"{lacks}{where}, and its content ({content_hash[:12]}) is neither in git nor in "
+            f"migrepo's cache{unshallow}, so `flask db sync` cannot undo it: fetch the branch "
+            f"that has it (git fetch), then sync, or {_RESTORE}{_LAST_RESORT}"
         )
     return f"{lacks}{where}; run `flask db sync` to bring the database to this work tree's heads"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from migrepo.graph.records import RevisionRecord
@@ -16,7 +17,8 @@ from migrepo.store.reader import RevisionFile
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    level: Literal["error", "warning"]
+    # A note says what verify cannot know; it never fails the run, even with --strict.
+    level: Literal["error", "warning", "note"]
     message: str
 
 
@@ -31,6 +33,8 @@ class Subject:
     # Ledger rows, newest first; None when the database could not be read.
     ledger: list[dict[str, Any]] | None = None
     ledger_error: str | None = None
+    # The version locations: the git history of the files is walked over them.
+    locations: list[Path] = field(default_factory=list)
     # The revisions the database is at; None when unknown.
     database: set[str] | None = None
     records: list[RevisionRecord] = field(init=False)
@@ -103,13 +107,16 @@ def uncommitted_files(subject: Subject) -> Iterator[Finding]:
 
     if not subject.files:
         return
+    from migrepo.audit.walk import shallow_boundary
+
     try:
         repo = _git.open_repo(subject.files[0].path.parent)
         if repo is None:
             return
         with repo:
-            relpaths = [_git.relative_path(repo, found.path) for found in subject.files]
-            states = _git.file_states(repo, [rel for rel in relpaths if rel is not None])
+            relpaths = _git.relative_paths(repo, [found.path for found in subject.files])
+            states = _git.file_states(repo, [rel for rel in relpaths.values() if rel is not None])
+            boundary = shallow_boundary(repo)
     except GitError as exc:
         yield Finding("warning", f"cannot tell which revision files are committed: {exc}")
         return
@@ -117,6 +124,13 @@ def uncommitted_files(subject: Subject) -> Iterator[Finding]:
     for rel, state in states.items():
         if state != "committed":
             yield Finding(level, f"{rel} is not committed ({state}): commit it with the code")
+    if boundary:
+        yield Finding(
+            "note",
+            f"shallow clone: git's history stops at {', '.join(b[:7] for b in boundary)}; "
+            "the files are checked against HEAD, but the commits that added or changed them "
+            "before that are unknown (`git fetch --unshallow` fetches them)",
+        )
 
 
 def changed_after_apply(subject: Subject) -> Iterator[Finding]:
@@ -126,16 +140,58 @@ def changed_after_apply(subject: Subject) -> Iterator[Finding]:
             yield Finding("warning", f"could not read the ledger: {subject.ledger_error}")
         return
     by_revision = {f.record.revision: f for f in subject.files if f.record is not None}
-    for revision, row in applied(subject.ledger).items():
-        found = by_revision.get(revision)
-        if found is None or row["content_hash"] is None or found.blob == row["content_hash"]:
-            continue
+    changed = [
+        (revision, row, by_revision[revision])
+        for revision, row in applied(subject.ledger).items()
+        if revision in by_revision
+        and row["content_hash"] is not None
+        and by_revision[revision].blob != row["content_hash"]
+    ]
+    if not changed:
+        return
+    blamed = _blame(subject, [found for _, _, found in changed])
+    for revision, row, found in changed:
         yield Finding(
             "error",
             f"revision {revision} changed after it was applied: {found.path} hashes to "
             f"{found.blob}, but {row['content_hash']} ran on {row['started_at']:%Y-%m-%d %H:%M} "
-            f"UTC by {row['applied_by']}; restore the file (git checkout) or write a new revision",
+            f"UTC by {row['applied_by']}{_who_changed(blamed.get(revision))}; "
+            "restore the file (git checkout) or write a new revision",
         )
+
+
+def _blame(subject: Subject, files: list[RevisionFile]) -> dict[str, Any]:
+    """Blame rows of ``files`` by revision, from the cached walk; empty when git cannot tell."""
+    from migrepo.audit.gitrepo import blame
+    from migrepo.errors import GitError
+
+    if subject.directory is None:
+        return {}
+    try:
+        report = blame(files, subject.directory, subject.locations)
+    except GitError:
+        return {}  # the uncommitted-files check reports git's failure
+    return {row.revision: row for row in report.rows}
+
+
+def _who_changed(row: Any) -> str:
+    """Which commit changed an applied revision file, as a clause of the finding."""
+    if row is None or row.state is None:
+        return ""
+    if row.state == "modified":
+        return ", and the work tree changes it (not committed)"
+    if row.last_changed_in is not None:
+        commit = row.last_changed_in
+        return (
+            f"; it was last changed in commit {commit.short_sha} {commit.subject} "
+            f"({commit.author}, {commit.date})"
+        )
+    if row.history_cut_off_at is not None:
+        return (
+            "; the commit that changed it is not in this shallow clone (its history starts "
+            f"at {row.history_cut_off_at.short_sha})"
+        )
+    return ""
 
 
 def database_ahead(subject: Subject) -> Iterator[Finding]:

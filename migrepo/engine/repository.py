@@ -128,10 +128,16 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     """Every integrity problem of the migrations directory, as ``Finding`` objects."""
     from migrepo.audit.verify import Subject
     from migrepo.audit.verify import verify as run_checks
-    from migrepo.store.reader import read_revision_files
+    from migrepo.store.reader import read_revision_files, version_locations
 
-    files = read_revision_files(get_config(directory), execute=True)
-    subject = Subject(files, strict=strict, directory=resolve_directory(directory))
+    config = get_config(directory)
+    files = read_revision_files(config, execute=True)
+    subject = Subject(
+        files,
+        strict=strict,
+        directory=resolve_directory(directory),
+        locations=version_locations(config),
+    )
     try:
         subject.ledger = ledger_entries(directory)
     except Exception as exc:  # an unreachable database: verify the files all the same
@@ -309,13 +315,15 @@ def blame(
     ``revisions`` are ids or unique id prefixes, reported in the order given;
     with none, every revision, newest first. Each row holds the file's content
     hash (its git blob hash) and, in a git work tree, its state and the
-    commits that introduced and last changed it (following renames).
+    commits that introduced and last changed it (following renames), from
+    one cached walk of the version locations' history.
     """
     from migrepo.audit import gitrepo as _git
     from migrepo.graph import build_graph, newest_first
-    from migrepo.store.reader import read_revision_files
+    from migrepo.store.reader import read_revision_files, version_locations
 
-    files = read_revision_files(get_config(directory))
+    config = get_config(directory)
+    files = read_revision_files(config)
     for found in files:
         if found.error is not None:
             raise found.error
@@ -325,7 +333,8 @@ def blame(
         order = list(dict.fromkeys(_match_revision(known, rev) for rev in revisions))
     else:
         order = newest_first(build_graph([f.record for f in files if f.record is not None]))
-    return _git.blame([by_revision[rev] for rev in order], resolve_directory(directory))
+    chosen = [by_revision[rev] for rev in order]
+    return _git.blame(chosen, resolve_directory(directory), version_locations(config))
 
 
 def _match_revision(known: Sequence[str], argument: str) -> str:
@@ -364,12 +373,65 @@ def ledger_log(
     return rows[:limit] if limit is not None else rows
 
 
-def shown_revisions(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
-) -> list[str]:
-    """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
+def _shown_scripts(
+    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs
+) -> list[Script]:
     script = script_directory(get_config(directory))
     target: Any = revision
     if revision == "current":
         target = tuple(sorted(current_revisions(directory, x_arg)))
-    return [sc.revision for sc in script.get_revisions(target) if sc is not None]
+    return [sc for sc in script.get_revisions(target) if sc is not None]
+
+
+def shown_revisions(
+    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
+) -> list[str]:
+    """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
+    return [sc.revision for sc in _shown_scripts(directory, revision, x_arg)]
+
+
+def shown_blame(
+    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
+) -> Blame:
+    """:func:`blame` of the revisions ``show REVISION`` prints, in Alembic's order.
+
+    Reads only their files, not every revision file as :func:`blame` does.
+    """
+    from pathlib import Path
+
+    from migrepo.audit import gitrepo as _git
+    from migrepo.store.reader import read_revision_file, version_locations
+
+    scripts = _shown_scripts(directory, revision, x_arg)
+    files = [read_revision_file(Path(sc.path)) for sc in scripts]
+    for found in files:
+        if found.error is not None:
+            raise found.error
+    locations = version_locations(get_config(directory))
+    return _git.blame(files, resolve_directory(directory), locations)
+
+
+def ledger_commits_missing(
+    directory: str | os.PathLike[str] | None, commits: Sequence[str]
+) -> tuple[tuple[str, ...], set[str]]:
+    """In a shallow clone: its boundary commits, and which of ``commits`` it lacks.
+
+    Outside a shallow clone, ``((), set())`` without starting git. Best effort:
+    when git cannot tell, nothing is missing.
+    """
+    from migrepo.audit import walk
+    from migrepo.audit.gitrepo import open_repo
+    from migrepo.errors import GitError
+
+    path = resolve_directory(directory)
+    boundary = walk.shallow_boundary_at(path)
+    if not boundary:
+        return (), set()
+    try:
+        repo = open_repo(path)
+        if repo is None:
+            return boundary, set()
+        with repo:
+            return boundary, walk.missing_commits(repo, commits)
+    except (GitError, OSError):
+        return boundary, set()

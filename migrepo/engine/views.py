@@ -85,12 +85,12 @@ def show(
     """``flask db show``: Alembic prints the revision; returns the lines migrepo adds.
 
     They are the revision file's content hash (its git blob hash) and the
-    commit that introduced the file; when ``revision`` names several
+    commit that introduced the file, or why it is unknown (not committed, or
+    before a shallow clone's boundary); when ``revision`` names several
     revisions, each label names its revision: ``Content hash (<rev>):``.
     """
     _commands.show(directory, revision)
-    shown = _repository.shown_revisions(directory, revision, x_arg)
-    report = _repository.blame(directory, shown)
+    report = _repository.shown_blame(directory, revision, x_arg)
     lines = []
     for row in report.rows:
         which = f" ({row.revision})" if len(report.rows) > 1 else ""
@@ -103,6 +103,12 @@ def _introduced(row: Any) -> str:
     commit = row.introduced_in
     if commit is not None:
         return f"{commit.short_sha} {commit.subject} ({commit.author}, {commit.date})"
+    if row.history_cut_off_at is not None:
+        return (
+            f"unknown: this shallow clone's history starts at "
+            f"{row.history_cut_off_at.short_sha}, which has the file (it was added there or "
+            "before; `git fetch --unshallow` tells)"
+        )
     # No state: the file is outside any git work tree (or outside the migrations' one).
     return "(not in a git work tree)" if row.state is None else "(not committed)"
 
