@@ -14,6 +14,7 @@ GitPython is imported inside the functions (through
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,30 +33,40 @@ class Provenance:
     """Where git has one revision file."""
 
     path: str  # relative to the work tree root
-    introduced_in: _git.CommitInfo | None  # from HEAD's history; None if no commit there has it
+    introduced_in: _git.CommitInfo | None  # from HEAD's history; None if HEAD lacks the file
     remote_branches: tuple[str, ...]  # remote-tracking branches holding it, sorted
     on_main_line: bool  # introduced by a commit on HEAD's first-parent history
 
 
 def provenance(
-    paths: Sequence[str | os.PathLike[str]], start: str | os.PathLike[str]
+    paths: Sequence[str | os.PathLike[str]],
+    start: str | os.PathLike[str],
+    locations: Sequence[str | os.PathLike[str]] = (),
 ) -> dict[str, Provenance] | None:
     """A :class:`Provenance` per path (keyed by ``os.fspath(path)``); None outside git.
 
-    ``start`` (the migrations directory) picks the work tree. A path outside
-    it is left out.
+    ``start`` (the migrations directory) picks the work tree and keeps the
+    walk's cache; the commit that introduced each file comes from the one
+    cached walk of the version ``locations`` (:mod:`migrepo.audit.walk`),
+    as for ``flask db blame``. A path outside the work tree is left out.
     """
+    from migrepo.audit import walk
+
     repo = _git.open_repo(start)
     if repo is None:
         return None
     with repo:
+        relpaths = _git.relative_paths(repo, paths)
+        folders = [_git.relative_path(repo, location) for location in locations] or [
+            posixpath.dirname(rel) or "." for rel in relpaths.values() if rel is not None
+        ]
+        history = walk.history(repo, [folder for folder in folders if folder is not None], start)
         main_line = first_parent_commits(repo)
         found: dict[str, Provenance] = {}
-        for path in paths:
-            relpath = _git.relative_path(repo, path)
+        for path, relpath in relpaths.items():
             if relpath is None:
                 continue
-            introduced = _git.introduced_in(repo, path)
+            introduced = None if history is None else history.of(relpath).introduced_in
             found[os.fspath(path)] = Provenance(
                 relpath,
                 introduced,

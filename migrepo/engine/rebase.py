@@ -45,6 +45,7 @@ from migrepo.errors import (
 if TYPE_CHECKING:
     import networkx as nx
 
+    from migrepo._config import Config
     from migrepo.audit.published import Provenance
     from migrepo.store.reader import RevisionFile
 
@@ -133,7 +134,7 @@ def rebase(*, options: RebaseOptions) -> Rebase:
     provenance: dict[str, Provenance] = {}
     if plain:
         _check_applied(directory, graph, plain)
-        provenance = _check_published(directory, plain, by_revision)
+        provenance = _check_published(directory, config, plain, by_revision)
     chosen = _choose(branches, provenance)
     assert chosen.lowest is not None and chosen.parent is not None
     lowest = by_revision[chosen.lowest]
@@ -295,17 +296,21 @@ def _check_applied(directory: str, graph: nx.DiGraph, branches: list[_Branch]) -
 
 
 def _check_published(
-    directory: str, branches: list[_Branch], by_revision: dict[str, RevisionFile]
+    directory: str,
+    config: Config,
+    branches: list[_Branch],
+    by_revision: dict[str, RevisionFile],
 ) -> dict[str, Provenance]:
     """Add a reason to each branch with a revision a remote-tracking branch holds.
 
     Returns what git knows of each moved revision (nothing outside git).
     """
     from migrepo.audit.published import provenance
+    from migrepo.store.reader import version_locations
 
     wanted = {rev: by_revision[rev].path for branch in branches for rev in branch.moved}
     try:
-        found = provenance(list(wanted.values()), directory)
+        found = provenance(list(wanted.values()), directory, version_locations(config))
     except GitError as exc:
         raise RepositoryError(
             f"{exc}; rebase needs git to check that the revisions to move were never pushed"
