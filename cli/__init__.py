@@ -8,19 +8,22 @@ by :func:`migrepo.engine.explain.explain`, which
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from migrepo._text import printable
 from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import (
     GroupOptions,
     directory_option,
     lock_timeout_option,
     migration_run_options,
+    pass_options,
     pick_directory,
     revision_options,
     single_transaction_option,
@@ -33,6 +36,9 @@ from migrepo.cli._options import (
 from migrepo.engine import commands as _commands
 from migrepo.engine import repository as _repository
 from migrepo.engine import views as _views
+
+if TYPE_CHECKING:
+    from migrepo.engine import options as o
 
 # --- the group ---------------------------------------------------------------
 
@@ -88,9 +94,10 @@ def list_templates() -> None:
     is_flag=True,
     help="Write empty __init__.py files to the environment and version directories.",
 )
-def init(directory: str | None, multidb: bool, template: str | None, package: bool) -> None:
+@pass_options("InitOptions")
+def init(options: o.InitOptions) -> None:
     """Create a new migrations directory."""
-    _commands.init(pick_directory(directory), multidb, template, package)
+    _commands.init(options=options)
 
 
 @db.command()
@@ -101,68 +108,29 @@ def init(directory: str | None, multidb: bool, template: str | None, package: bo
     is_flag=True,
     help="Fill the revision with the differences between the models and the database.",
 )
-def revision(
-    directory: str | None,
-    message: str | None,
-    autogenerate: bool,
-    sql: bool,
-    head: str,
-    splice: bool,
-    branch_label: str | None,
-    version_path: str | None,
-    rev_id: str | None,
-) -> None:
+@pass_options("RevisionOptions")
+def revision(options: o.RevisionOptions) -> None:
     """Create a new revision file."""
-    _commands.revision(
-        pick_directory(directory),
-        message,
-        autogenerate,
-        sql,
-        head,
-        splice,
-        branch_label,
-        version_path,
-        rev_id,
-        x_args(),
-    )
+    _commands.revision(options=options)
 
 
 @db.command()
 @directory_option
 @revision_options
 @x_arg_option
-def migrate(
-    directory: str | None,
-    message: str | None,
-    sql: bool,
-    head: str,
-    splice: bool,
-    branch_label: str | None,
-    version_path: str | None,
-    rev_id: str | None,
-    x_arg: tuple[str, ...],
-) -> None:
+@pass_options("RevisionOptions")
+def migrate(options: o.RevisionOptions) -> None:
     """Autogenerate a revision file (revision --autogenerate)."""
-    _commands.revision(
-        pick_directory(directory),
-        message,
-        True,
-        sql,
-        head,
-        splice,
-        branch_label,
-        version_path,
-        rev_id,
-        x_args(x_arg),
-    )
+    _commands.revision(options=dataclasses.replace(options, autogenerate=True))
 
 
 @db.command()
 @directory_option
 @click.argument("revision", default="head")
-def edit(directory: str | None, revision: str) -> None:
+@pass_options("EditOptions")
+def edit(options: o.EditOptions) -> None:
     """Open a revision file in $EDITOR."""
-    _commands.edit(pick_directory(directory), revision)
+    _commands.edit(options=options)
 
 
 @db.command()
@@ -171,23 +139,19 @@ def edit(directory: str | None, revision: str) -> None:
 @click.option("--branch-label", default=None, help="Branch label for the merge revision.")
 @click.option("--rev-id", default=None, help="Revision id to use instead of a generated one.")
 @click.argument("revisions", nargs=-1, required=True)
-def merge(
-    directory: str | None,
-    message: str | None,
-    branch_label: str | None,
-    rev_id: str | None,
-    revisions: tuple[str, ...],
-) -> None:
+@pass_options("MergeOptions")
+def merge(options: o.MergeOptions) -> None:
     """Create a revision that merges REVISIONS (required).
 
     REVISIONS are the revision ids to join, two or more, or `heads`:
     `flask db merge heads` merges every head; with a single head it writes nothing.
     """
-    directory = pick_directory(directory)
-    if revisions != ("heads",):
-        _commands.merge(directory, revisions, message, branch_label, rev_id)
+    if options.revisions != ("heads",):
+        _commands.merge(options=options)
         return
-    merged, tips = _repository.merge_heads(directory, message, branch_label, rev_id)
+    merged, tips = _repository.merge_heads(
+        options.directory, options.message, options.branch_label, options.rev_id
+    )
     if merged is None:
         found = f"a single head ({tips[0]})" if tips else "no revisions"
         click.echo(f"Nothing to merge: the revision graph has {found}.")
@@ -196,63 +160,34 @@ def merge(
 @db.command()
 @migration_run_options
 @click.argument("revision", default="head")
-def upgrade(
-    directory: str | None,
-    sql: bool,
-    tag: str | None,
-    x_arg: tuple[str, ...],
-    lock_timeout: float | None,
-    single_transaction: bool,
-    revision: str,
-) -> None:
+@pass_options("MoveOptions")
+def upgrade(options: o.MoveOptions) -> None:
     """Upgrade the database to REVISION (default: head).
 
     One run at a time: a run waits while another holds the database's
     migration lock. Each revision commits on its own; a failing one leaves
     the database at the last good revision.
     """
-    _commands.upgrade(
-        pick_directory(directory),
-        revision,
-        sql,
-        tag,
-        x_args(x_arg),
-        lock_timeout=lock_timeout,
-        single_transaction=single_transaction or None,
-    )
+    _commands.upgrade(options=options)
 
 
 @db.command()
 @migration_run_options
 @click.argument("revision", default="-1")
-def downgrade(
-    directory: str | None,
-    sql: bool,
-    tag: str | None,
-    x_arg: tuple[str, ...],
-    lock_timeout: float | None,
-    single_transaction: bool,
-    revision: str,
-) -> None:
+@pass_options("MoveOptions")
+def downgrade(options: o.MoveOptions) -> None:
     """Downgrade the database to REVISION (default: -1, one step back).
 
     Takes the migration lock and commits each revision on its own, as upgrade does.
     """
-    _commands.downgrade(
-        pick_directory(directory),
-        revision,
-        sql,
-        tag,
-        x_args(x_arg),
-        lock_timeout=lock_timeout,
-        single_transaction=single_transaction or None,
-    )
+    _commands.downgrade(options=options)
 
 
 @db.command()
 @directory_option
 @click.argument("revision", default="head")
-def show(directory: str | None, revision: str) -> None:
+@pass_options("ShowOptions")
+def show(options: o.ShowOptions) -> None:
     """Show the revision REVISION (default: head).
 
     After Alembic's text come the revision file's content hash (its git blob
@@ -262,8 +197,8 @@ def show(directory: str | None, revision: str) -> None:
     REVISION names several revisions, the labels name each one:
     "Content hash (<rev>):".
     """
-    for line in _views.show(pick_directory(directory), revision, x_args()):
-        click.echo(line)
+    for line in _views.show(options.directory, options.revision, x_args()):
+        click.echo(printable(line))  # git authors and subjects, as anyone wrote them
 
 
 @db.command()
@@ -286,26 +221,20 @@ def show(directory: str | None, revision: str) -> None:
     show_default=True,
     help="Output format: Alembic's text, or the graph as JSON, Graphviz dot or Mermaid.",
 )
-def history(
-    directory: str | None,
-    rev_range: str | None,
-    verbose: bool,
-    indicate_current: bool,
-    graph: bool,
-    output_format: str,
-) -> None:
+@pass_options("HistoryOptions")
+def history(options: o.HistoryOptions, graph: bool, output_format: str) -> None:
     """List the revisions, newest first."""
     if graph and output_format != "text":
         raise click.UsageError("--graph draws text; leave out --format, or drop --graph")
     for line in _views.history(
-        pick_directory(directory),
-        rev_range=rev_range,
-        verbose=verbose,
-        indicate_current=indicate_current,
+        options.directory,
+        rev_range=options.rev_range,
+        verbose=options.verbose,
+        indicate_current=options.indicate_current,
         graph=graph,
         output_format=output_format,
         color=_use_color(),
-        x_arg=x_args(),
+        x_arg=options.x_arg,
     ):
         click.echo(line)
 
@@ -326,38 +255,40 @@ def _use_color() -> bool:
     is_flag=True,
     help="Rewrite the migrations directory's HEADS file from the graph, and print what it holds.",
 )
-def heads(directory: str | None, verbose: bool, resolve_dependencies: bool, write: bool) -> None:
+@pass_options("HeadsOptions")
+def heads(options: o.HeadsOptions, write: bool) -> None:
     """Show the heads of the revision graph.
 
     With --write, rewrite the HEADS file instead: the committed record of the
     heads, in which `git merge` reports branches that each added a revision.
     """
-    directory = pick_directory(directory)
     if not write:
-        _commands.heads(directory, verbose, resolve_dependencies)
+        _commands.heads(options=options)
         return
-    if verbose or resolve_dependencies:
+    if options.verbose or options.resolve_dependencies:
         raise click.UsageError(
             "--write prints the heads it wrote; leave out -v and --resolve-dependencies"
         )
-    path, tips = _commands.write_heads(directory)
+    path, tips = _commands.write_heads(options.directory)
     click.echo(f"Wrote {path}: {', '.join(tips) or 'no revisions yet'}")
 
 
 @db.command()
 @directory_option
 @verbose_option
-def branches(directory: str | None, verbose: bool) -> None:
+@pass_options("BranchesOptions")
+def branches(options: o.BranchesOptions) -> None:
     """Show the branch points of the revision graph."""
-    _commands.branches(pick_directory(directory), verbose)
+    _commands.branches(options=options)
 
 
 @db.command()
 @directory_option
 @verbose_option
-def current(directory: str | None, verbose: bool) -> None:
+@pass_options("CurrentOptions")
+def current(options: o.CurrentOptions) -> None:
     """Show the revision the database is at."""
-    _commands.current(pick_directory(directory), verbose, x_args())
+    _commands.current(options=options)
 
 
 @db.command()
@@ -369,25 +300,18 @@ def current(directory: str | None, verbose: bool) -> None:
 )
 @lock_timeout_option
 @click.argument("revision", default="head")
-def stamp(
-    directory: str | None,
-    sql: bool,
-    tag: str | None,
-    purge: bool,
-    lock_timeout: float | None,
-    revision: str,
-) -> None:
+@pass_options("StampOptions")
+def stamp(options: o.StampOptions) -> None:
     """Set the database's revision to REVISION without running migrations."""
-    _commands.stamp(
-        pick_directory(directory), revision, sql, tag, purge, x_args(), lock_timeout=lock_timeout
-    )
+    _commands.stamp(options=options)
 
 
 @db.command()
 @directory_option
-def check(directory: str | None) -> None:
+@pass_options("CheckOptions")
+def check(options: o.CheckOptions) -> None:
     """Exit with status 1 if the models and the database differ."""
-    _commands.check(pick_directory(directory), x_args())
+    _commands.check(options=options)
 
 
 @db.command()
@@ -402,7 +326,7 @@ def verify(directory: str | None, strict: bool) -> None:
     """
     findings = _repository.verify(pick_directory(directory), strict)
     for finding in findings:
-        click.echo(f"{finding.level}: {finding.message}", err=finding.level == "error")
+        click.echo(printable(f"{finding.level}: {finding.message}"), err=finding.level == "error")
     errors = sum(finding.level == "error" for finding in findings)
     if errors:
         raise click.exceptions.Exit(1)
@@ -526,16 +450,19 @@ def _format_log_entry(row: dict[str, Any], missing: Collection[str] = ()) -> str
         commit = "(no commit yet)" if row["git_dirty"] is not None else "(not in a git work tree)"
     if row["git_dirty"]:
         commit += " (uncommitted changes)"
+    started = row["started_at"]
+    when = f"{started:%Y-%m-%d %H:%M:%S} UTC" if started is not None else "(unknown)"
     lines = [
         f"{row['direction']} {row['revision']}{where} ({row['outcome']})",
-        f"Date:    {row['started_at']:%Y-%m-%d %H:%M:%S} UTC, {row['duration_ms']} ms",
+        f"Date:    {when}, {row['duration_ms']} ms",
         f"By:      {row['applied_by']}, migrepo {row['migrepo_version']}",
         f"Commit:  {commit}",
         f"Content: {row['content_hash'] or '(no file)'}",
     ]
     if row["error"]:
         lines.append(f"Error:   {row['error']}")
-    return "\n".join(lines)
+    # Ledger values are whatever the database holds: never raw escapes on a terminal.
+    return "\n".join(printable(str(line)) for line in lines)
 
 
 @db.command()
@@ -544,13 +471,8 @@ def _format_log_entry(row: dict[str, Any], missing: Collection[str] = ()) -> str
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @lock_timeout_option
 @single_transaction_option
-def sync(
-    directory: str | None,
-    x_arg: tuple[str, ...],
-    dry_run: bool,
-    lock_timeout: float | None,
-    single_transaction: bool,
-) -> None:
+@pass_options("SyncOptions")
+def sync(options: o.SyncOptions) -> None:
     """Bring the database to this work tree's heads, after a branch switch.
 
     Only the revisions the database is at but this work tree lacks are
@@ -559,13 +481,8 @@ def sync(
     then the database is upgraded to the work tree's heads. Revisions the
     work tree has are never downgraded.
     """
-    plan = _repository.sync(
-        pick_directory(directory),
-        dry_run,
-        x_args(x_arg),
-        lock_timeout=lock_timeout,
-        single_transaction=single_transaction or None,
-    )
+    plan = _repository.sync(options=options)
+    dry_run = options.dry_run
     sources = {rev.revision: rev for rev in plan.recovered}
     if plan.in_sync:
         click.echo(f"Already in sync: the database is at {', '.join(plan.current)}.")
@@ -666,4 +583,5 @@ def _format_blame(row: Any) -> str:
     first = row.introduced_in or row.history_cut_off_at
     if last is not None and first is not None and last.sha != first.sha:
         lines.append(f"    changed  {commit_line(last)}")
-    return "\n".join(lines)
+    # Authors and subjects come from git as anyone wrote them.
+    return "\n".join(printable(line) for line in lines)

@@ -6,6 +6,8 @@ in ``ctx.meta`` for the subcommands, never in ``flask.g``.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +40,37 @@ def pick_directory(value: str | None) -> str | None:
 def x_args(values: Sequence[str] = ()) -> list[str]:
     """The group's ``-x`` values then the command's, each exactly once."""
     return [*group_options().x_args, *values]
+
+
+def pass_options(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Fill the command's options object from its click parameters.
+
+    ``name`` is a class of :mod:`migrepo.engine.options`, looked up when the
+    command runs, so that creating the app does not build them. The parameters
+    named like one of its fields go into it, with the group's ``-d`` and
+    ``-x`` merged in; the command receives ``options=`` and the parameters the
+    class does not have.
+    """
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def command(**params: Any) -> Any:
+            from migrepo.engine import options
+
+            cls = getattr(options, name)
+            names = {field.name for field in dataclasses.fields(cls)}
+            values = {key: params.pop(key) for key in list(params) if key in names}
+            if "directory" in names:
+                values["directory"] = pick_directory(values.get("directory"))
+            if "x_arg" in names:
+                values["x_arg"] = x_args(values.get("x_arg") or ())
+            if values.get("single_transaction") is False:  # a flag left out: the config decides
+                values["single_transaction"] = None
+            return f(options=cls(**values), **params)
+
+        return command
+
+    return decorate
 
 
 def directory_option(f: F) -> F:

@@ -2,8 +2,10 @@
 
 Like Flask-Migrate's, they print what Alembic prints, and a failure exits with
 status 1. The failure prints ``Error: ...`` on stderr, as ``flask db`` does
-(see :func:`_exit_on_error`). Each is a thin shell over the function of the
-same name in :mod:`migrepo.engine.commands`, which raises instead.
+(see :func:`_exit_on_error`). Each is a thin shell that fills the command's
+options object (:mod:`migrepo.engine.options`) and calls the function of the
+same name in :mod:`migrepo.engine.commands` (or :mod:`migrepo.engine.views`),
+which raises instead.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ def init(
     package: bool = False,
 ) -> None:
     """Create a new migrations directory."""
-    _commands.init(directory, multidb, template, package)
+    from migrepo.engine import options as o
+
+    _commands.init(options=o.InitOptions(directory, multidb, template, package))
 
 
 @_exit_on_error
@@ -83,8 +87,12 @@ def revision(
     rev_id: str | None = None,
 ) -> None:
     """Create a new revision file."""
+    from migrepo.engine import options as o
+
     _commands.revision(
-        directory, message, autogenerate, sql, head, splice, branch_label, version_path, rev_id
+        options=o.RevisionOptions(
+            directory, message, autogenerate, sql, head, splice, branch_label, version_path, rev_id
+        )
     )
 
 
@@ -101,15 +109,21 @@ def migrate(
     x_arg: str | Sequence[str] | None = None,
 ) -> None:
     """Autogenerate a new revision file (``revision --autogenerate``)."""
+    from migrepo.engine import options as o
+
     _commands.revision(
-        directory, message, True, sql, head, splice, branch_label, version_path, rev_id, x_arg
+        options=o.RevisionOptions(
+            directory, message, True, sql, head, splice, branch_label, version_path, rev_id, x_arg
+        )
     )
 
 
 @_exit_on_error
 def edit(directory: Directory = None, revision: str = "current") -> None:
     """Edit a revision file in $EDITOR."""
-    _commands.edit(directory, revision)
+    from migrepo.engine import options as o
+
+    _commands.edit(options=o.EditOptions(directory, revision))
 
 
 @_exit_on_error
@@ -121,7 +135,9 @@ def merge(
     rev_id: str | None = None,
 ) -> None:
     """Merge two or more revisions into a new revision file."""
-    _commands.merge(directory, revisions, message, branch_label, rev_id)
+    from migrepo.engine import options as o
+
+    _commands.merge(options=o.MergeOptions(directory, revisions, message, branch_label, rev_id))
 
 
 @_exit_on_error
@@ -133,7 +149,9 @@ def upgrade(
     x_arg: str | Sequence[str] | None = None,
 ) -> None:
     """Upgrade the database to a later revision."""
-    _commands.upgrade(directory, revision, sql, tag, x_arg)
+    from migrepo.engine import options as o
+
+    _commands.upgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
 
 
 @_exit_on_error
@@ -145,13 +163,17 @@ def downgrade(
     x_arg: str | Sequence[str] | None = None,
 ) -> None:
     """Revert the database to an earlier revision."""
-    _commands.downgrade(directory, revision, sql, tag, x_arg)
+    from migrepo.engine import options as o
+
+    _commands.downgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
 
 
 @_exit_on_error
 def show(directory: Directory = None, revision: str = "head") -> None:
     """Show the revision denoted by the given symbol."""
-    _commands.show(directory, revision)
+    from migrepo.engine import options as o
+
+    _commands.show(options=o.ShowOptions(directory, revision))
 
 
 @_exit_on_error
@@ -172,19 +194,25 @@ def heads(
     directory: Directory = None, verbose: bool = False, resolve_dependencies: bool = False
 ) -> None:
     """Show the heads of the revision graph."""
-    _commands.heads(directory, verbose, resolve_dependencies)
+    from migrepo.engine import options as o
+
+    _commands.heads(options=o.HeadsOptions(directory, verbose, resolve_dependencies))
 
 
 @_exit_on_error
 def branches(directory: Directory = None, verbose: bool = False) -> None:
     """Show the branch points of the revision graph."""
-    _commands.branches(directory, verbose)
+    from migrepo.engine import options as o
+
+    _commands.branches(options=o.BranchesOptions(directory, verbose))
 
 
 @_exit_on_error
 def current(directory: Directory = None, verbose: bool = False, head_only: bool = False) -> None:
     """Show the revision the database is at. ``head_only`` is accepted and ignored."""
-    _commands.current(directory, verbose)
+    from migrepo.engine import options as o
+
+    _commands.current(options=o.CurrentOptions(directory, verbose))
 
 
 @_exit_on_error
@@ -196,13 +224,17 @@ def stamp(
     purge: bool = False,
 ) -> None:
     """Set the database's revision without running migrations."""
-    _commands.stamp(directory, revision, sql, tag, purge)
+    from migrepo.engine import options as o
+
+    _commands.stamp(options=o.StampOptions(directory, revision, sql, tag, purge))
 
 
 @_exit_on_error
 def check(directory: Directory = None) -> None:
     """Exit with status 1 when the models and the database differ."""
-    _commands.check(directory)
+    from migrepo.engine import options as o
+
+    _commands.check(options=o.CheckOptions(directory))
 
 
 __all__ = [

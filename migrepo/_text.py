@@ -28,6 +28,22 @@ def mask_passwords(text: str) -> str:
     return _PASSWORD_SETTING.sub(r"\g<head>***", text)
 
 
+def printable(text: str) -> str:
+    r"""``text`` safe to print on a terminal, on one line: control characters escaped.
+
+    Values from the database, git or revision files may hold ESC or OSC
+    sequences meant to rewrite the terminal; they come out as visible escapes.
+
+    >>> printable("ok")
+    'ok'
+    >>> printable("x\x1b]0;pwned\x07\ny")
+    'x\\x1b]0;pwned\\x07\\ny'
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
 # --- revision messages -------------------------------------------------------
 
 _TRIPLE_QUOTES = {'"""': '""\\"', "'''": "''\\'"}

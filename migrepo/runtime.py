@@ -4,6 +4,12 @@ The generated env.py stays a few lines long and calls :func:`run_migrations`,
 so fixes here reach every project with a package upgrade. The engine or
 engines and the metadata come from ``current_app.extensions['migrate']``,
 exactly where Flask-Migrate's env.py files look for them.
+
+The command's per-run hooks (the ledger recorder, the filter that hides the
+ledger table, the transaction mode) are not passed here: they sit in
+``context.config.attributes`` and the command's EnvironmentContext adds them
+to each ``context.configure()`` call (see :mod:`migrepo.engine.run`), this
+module's and those of env.py files written for Flask-Migrate alike.
 """
 
 from __future__ import annotations

@@ -264,3 +264,124 @@ def test_current_revisions_match_alembic(
             return
         got = IndexedScriptDirectory.from_config(config).get_all_current(current)
         assert {sc.revision for sc in got} == {sc.revision for sc in expected}
+
+
+# --- identifiers the reader must not take at face value (issue 11 item 7) ---------------
+
+# Each shape binds revision and down_revision; some bind them twice or in a way only
+# running the file settles. ``{decoy}`` is a parent that must NOT end up in the graph.
+SHAPES = {
+    "plain": "revision = {rev!r}\ndown_revision = {down!r}\n",
+    "tuple": "revision, down_revision = {rev!r}, {down!r}\n",
+    "if": (
+        "revision = {rev!r}\ndown_revision = {decoy!r}\n"
+        "if True:\n    down_revision = {down!r}\n"
+    ),
+    "else": (
+        "revision = {rev!r}\nif False:\n    down_revision = {decoy!r}\n"
+        "else:\n    down_revision = {down!r}\n"
+    ),
+    "repeated": "revision = {rev!r}\ndown_revision = {decoy!r}\ndown_revision = {down!r}\n",
+    "augmented": "revision = {rev!r}[:1]\nrevision += {rev!r}[1:]\ndown_revision = {down!r}\n",
+    "walrus": "revision = {rev!r}\n(down_revision := {down!r})\n",
+    "globals": (
+        "revision = {rev!r}\ndown_revision = {decoy!r}\n"
+        "globals()['down_revision'] = {down!r}\n"
+    ),
+    "for": (
+        "revision = {rev!r}\ndown_revision = {decoy!r}\n"
+        "for down_revision in [{down!r}]:\n    pass\n"
+    ),
+    "try": (
+        "revision = {rev!r}\n"
+        "try:\n    down_revision = {down!r}\nexcept ImportError:\n    pass\n"
+    ),
+    "annotated": "revision: str = {rev!r}\ndown_revision: object = {down!r}\n",
+    "local": (
+        "revision = {rev!r}\ndown_revision = {down!r}\n"
+        "def helper():\n    down_revision = {decoy!r}\n    return down_revision\n"
+    ),
+}
+
+
+@st.composite
+def tricky_directories(draw: st.DrawFn) -> list[tuple[str, str, object, bool]]:
+    """(shape, revision, parents, with the label/dependency lines) for a linear-or-merging DAG."""
+    count = draw(st.integers(min_value=1, max_value=8))
+    files: list[tuple[str, str, object, bool]] = []
+    for i in range(count):
+        earlier = [rev for _, rev, _, _ in files]
+        parents = (
+            draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) if earlier else []
+        )
+        down: object = None if not parents else parents[0] if len(parents) == 1 else tuple(parents)
+        shape = draw(st.sampled_from(sorted(SHAPES)))
+        files.append((shape, f"t{i:02d}", down, draw(st.booleans())))
+    return files
+
+
+def write_tricky(directory: Path, files: list[tuple[str, str, object, bool]]) -> Config:
+    versions = directory / "versions"
+    versions.mkdir(parents=True)
+    for shape, rev, down, full in files:
+        text = f'"""{shape} {rev}"""\n' + SHAPES[shape].format(rev=rev, down=down, decoy="zz9")
+        if full:
+            text += "branch_labels = None\ndepends_on = None\n"
+        text += "\n\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n"
+        (versions / f"{rev}_x.py").write_text(text, encoding="utf-8")
+    config = Config()
+    config.set_main_option("script_location", str(directory))
+    return config
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tricky_directories())
+def test_index_matches_alembic_for_identifiers_bound_in_any_shape(
+    files: list[tuple[str, str, object, bool]],
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write_tricky(Path(tmp), files)
+        expected = describe(ScriptDirectory.from_config(config))
+        assert describe(IndexedScriptDirectory.from_config(config)) == expected
+        assert describe(IndexedScriptDirectory.from_config(config)) == expected  # from the index
+
+
+@pytest.mark.parametrize("shape", ["plain", "annotated", "local"])
+def test_plain_shapes_are_read_without_running_the_file(tmp_path: Path, shape: str) -> None:
+    """Without branch_labels/depends_on lines (older templates), the names are known
+    absent from the source alone: nothing runs, not even for Alembic's Script."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    text = SHAPES[shape].format(rev="a1", down=None, decoy="zz9")
+    (versions / "a1_x.py").write_text(text + "raise RuntimeError('executed')\n")
+    config = Config()
+    config.set_main_option("script_location", str(tmp_path))
+    [script] = IndexedScriptDirectory.from_config(config).walk_revisions()
+    assert (script.revision, script.branch_labels, script.dependencies) == ("a1", set(), None)
+    assert script.module.__dict__["_migrepo_module"] is None
+
+
+def test_the_module_runs_the_bytes_that_were_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its bytecode cache is keyed on the bytes: an edit that keeps the file's size and
+    mtime (which fools a timestamp .pyc) still runs the new code, and hashes it."""
+    import sys
+
+    from migrepo.store.blob import blob_hash
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    config = write(
+        tmp_path, [{"rev": "a1", "down": None, "labels": None, "deps": None, "doc": "x"}]
+    )
+    path = tmp_path / "versions" / "a1_x.py"
+    path.write_text(path.read_text() + "MARK = 'one'\n")
+    stat = path.stat()
+    [script] = IndexedScriptDirectory.from_config(config).walk_revisions()
+    assert script.module.MARK == "one"
+    assert list((tmp_path / "versions" / "__pycache__").iterdir())
+    path.write_text(path.read_text().replace("'one'", "'two'"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    [script] = IndexedScriptDirectory.from_config(config).walk_revisions()
+    assert script.module.MARK == "two"
+    assert script.module.migrepo_content() == (blob_hash(path.read_bytes()), path.read_bytes())

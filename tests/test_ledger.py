@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from migrepo.store.reader import blob_hash
@@ -242,3 +243,64 @@ def test_log_revision_takes_a_prefix_and_says_when_it_has_no_rows(proj: Project)
     # LIKE wildcards in the argument are plain characters.
     assert "No ledger rows" in proj.ok("log", "--revision", "a%").output
     assert "The ledger is empty" not in none.output
+
+
+def test_a_downward_stamp_is_logged_as_where_it_lands(any_proj: Project) -> None:
+    first, _ = two_revisions(any_proj)
+    any_proj.ok("stamp", "r2")
+    any_proj.ok("stamp", "r1")
+    any_proj.ok("stamp", "base")
+    rows = ledger(any_proj)
+    assert [(r["revision"], r["direction"]) for r in rows] == [
+        ("r2", "stamp"),
+        ("r1", "stamp"),
+        ("base", "stamp"),
+    ]
+    assert rows[1]["content_hash"] == blob_hash(first.read_bytes())
+    assert rows[2]["content_hash"] is None
+    assert any_proj.ok("log", "-n", "1").output.startswith("stamp base (ok)\n")
+
+
+def test_verify_ignores_a_changed_file_that_was_stamped_away(proj: Project) -> None:
+    first, second = two_revisions(proj)
+    proj.ok("stamp", "r2")  # r2 never ran: a stamp counts it as applied
+    proj.ok("stamp", "r1")  # ... until a stamp below it takes it back
+    second.write_text(second.read_text() + "\n# reworked before applying\n")
+    assert "changed after it was applied" not in proj.run("verify").output
+
+    proj.ok("stamp", "r2")
+    proj.ok("stamp", "base")
+    first.write_text(first.read_text() + "\n# reworked too\n")
+    assert "changed after it was applied" not in proj.run("verify").output
+
+    proj.ok("upgrade")  # applied for real: editing it now is tampering
+    second.write_text(second.read_text() + "\n# edited after it ran\n")
+    assert "error: revision r2 changed after it was applied" in proj.run("verify").output
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (None, "invalid MIGREPO_LEDGER_TABLE None"),
+        ("", "invalid MIGREPO_LEDGER_TABLE ''"),
+        ("alembic_version", "that is the version table"),
+        ("audit trail", "use letters, digits and '_'"),
+        ("a" * 64, "table names are at most 63 characters"),
+    ],
+)
+def test_a_bad_ledger_table_name_stops_the_run_before_it_starts(
+    tmp_path: Path, pg_url: str, value: object, problem: str
+) -> None:
+    with project(tmp_path, pg_url) as proj:
+        proj.ok("init")
+        proj.ok("revision", "-m", "initial", "--rev-id", "r1")
+    with project(tmp_path, pg_url, config={"MIGREPO_LEDGER_TABLE": value}) as proj:
+        for args in (["upgrade"], ["stamp", "r1"], ["downgrade", "base"], ["log"], ["migrate"]):
+            result = proj.run(*args)
+            assert result.exit_code == 2, result.output
+            assert result.output.strip().splitlines()[-1].startswith("Error: ")
+            assert problem in result.output
+            assert "Traceback" not in result.output
+        assert proj.tables(ledger=True) == set()
+        assert proj.version() == set()

@@ -407,7 +407,7 @@ class ScriptedConnection:
 
 
 def test_mysql_get_lock_waits_whole_seconds_then_times_out() -> None:
-    from migrepo.db.lock import _MySqlLock
+    from migrepo.db.lock_server import MySqlLock as _MySqlLock
 
     waits: list[str] = []
     name = lock_name("shop")
@@ -444,3 +444,14 @@ def test_doctests() -> None:
 
     result = doctest.testmod(_lock)
     assert result.attempted and not result.failed
+
+
+def test_mysql_get_lock_asks_for_at_most_a_year_at_a_time() -> None:
+    """MariaDB answers NULL at once to GET_LOCK with a huge timeout (--lock-timeout 1e12)."""
+    from migrepo.db.lock_server import _YEAR
+    from migrepo.db.lock_server import MySqlLock as _MySqlLock
+
+    name = lock_name("shop")
+    connection: Any = ScriptedConnection([0, 0, 1])
+    _MySqlLock(name, 1e12, lambda _: None).acquire(connection)
+    assert [params["timeout"] for _, params in connection.asked] == [0, _YEAR, _YEAR]

@@ -272,7 +272,8 @@ def test_a_failing_revision_leaves_the_last_good_one(app_dir: Path, mysql_url: s
 
 def test_an_unbounded_wait_asks_for_a_year_at_a_time_on_mariadb() -> None:
     """MySQL waits for ever on ``GET_LOCK(name, -1)``; MariaDB 10.11 returns NULL at once."""
-    from migrepo.db.lock import _YEAR, _MySqlLock
+    from migrepo.db.lock_server import _YEAR
+    from migrepo.db.lock_server import MySqlLock as _MySqlLock
 
     waits: list[str] = []
     name = lock_name("shop")

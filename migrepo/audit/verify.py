@@ -140,24 +140,44 @@ def changed_after_apply(subject: Subject) -> Iterator[Finding]:
             yield Finding("warning", f"could not read the ledger: {subject.ledger_error}")
         return
     by_revision = {f.record.revision: f for f in subject.files if f.record is not None}
+    children: dict[str, set[str]] = {}
+    for record in (f.record for f in subject.files if f.record is not None):
+        for parent in record.down_revisions:
+            children.setdefault(parent, set()).add(record.revision)
     changed = [
         (revision, row, by_revision[revision])
-        for revision, row in applied(subject.ledger).items()
+        for revision, row in applied(subject.ledger, children).items()
         if revision in by_revision
         and row["content_hash"] is not None
         and by_revision[revision].blob != row["content_hash"]
+        # the same blob, checked out with other line endings (core.autocrlf)?
+        and _stored_by_git(by_revision[revision]) != row["content_hash"]
     ]
     if not changed:
         return
     blamed = _blame(subject, [found for _, _, found in changed])
     for revision, row, found in changed:
+        started = row["started_at"]
+        when = f"on {started:%Y-%m-%d %H:%M} UTC" if started is not None else "at an unknown time"
         yield Finding(
             "error",
             f"revision {revision} changed after it was applied: {found.path} hashes to "
-            f"{found.blob}, but {row['content_hash']} ran on {row['started_at']:%Y-%m-%d %H:%M} "
-            f"UTC by {row['applied_by']}{_who_changed(blamed.get(revision))}; "
+            f"{found.blob}, but {row['content_hash']} ran {when} "
+            f"by {row['applied_by']}{_who_changed(blamed.get(revision))}; "
             "restore the file (git checkout) or write a new revision",
         )
+
+
+def _stored_by_git(found: RevisionFile) -> str | None:
+    """The blob git would store for the file, when its line endings could differ; else None."""
+    from migrepo.audit.gitblob import might_convert, stored_hash
+    from migrepo.errors import GitError
+
+    try:
+        data = found.path.read_bytes()
+        return stored_hash(found.path, data) if might_convert(data) else None
+    except (OSError, GitError):
+        return None
 
 
 def _blame(subject: Subject, files: list[RevisionFile]) -> dict[str, Any]:
@@ -209,20 +229,44 @@ def database_ahead(subject: Subject) -> Iterator[Finding]:
         yield Finding("error", explain_missing(subject.directory, revision, hashes))
 
 
-def applied(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def applied(
+    rows: list[dict[str, Any]], children: dict[str, set[str]] | None = None
+) -> dict[str, dict[str, Any]]:
     """The revisions the ledger says are applied, each with the row that applied it.
 
     ``rows`` come newest first, as :func:`migrepo.engine.commands.ledger_entries` returns them.
+    A stamp to a revision un-applies the revisions above it (``children`` maps each
+    revision to its children); a stamp to ``base`` un-applies every one.
     """
     state: dict[str, dict[str, Any]] = {}
     for row in reversed(rows):
         if row["outcome"] != "ok":
             continue
-        if row["direction"] in ("upgrade", "stamp"):
+        if row["direction"] == "stamp":
+            for above in _descendants(row["revision"], children or {}, state):
+                state.pop(above, None)
+            if row["revision"] != "base":
+                state[row["revision"]] = row
+        elif row["direction"] == "upgrade":
             state[row["revision"]] = row
         elif row["direction"] == "downgrade":
             state.pop(row["revision"], None)
     return state
+
+
+def _descendants(
+    revision: str, children: dict[str, set[str]], state: dict[str, Any]
+) -> set[str]:
+    if revision == "base":
+        return set(state)
+    found: set[str] = set()
+    stack = list(children.get(revision, ()))
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(children.get(current, ()))
+    return found
 
 
 CHECKS: list[Callable[[Subject], Iterable[Finding]]] = [

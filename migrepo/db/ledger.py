@@ -6,9 +6,18 @@ written by an Alembic ``on_version_apply`` callback, so each row is part of
 the transaction of the step it describes. A step that fails gets a row too,
 written after the rollback.
 
-The callback reaches Alembic through ``app.extensions['migrate'].configure_args``
-for the length of one command, so env.py files written for Flask-Migrate
-record to the ledger as migrepo's own do.
+The callback reaches Alembic through the command's run (see
+:mod:`migrepo.engine.run`), which adds it to every ``context.configure()``
+call, so env.py files written for Flask-Migrate record to the ledger as
+migrepo's own do.
+
+First, do no harm. The step's DDL, its version row and its ledger row are
+the critical path. A row holds only what is known without I/O that can fail,
+plus the hash of the bytes that ran. Everything else (git's HEAD and dirty
+flag, the object cache, git's end-of-line rules) is best effort: a failure
+logs one warning, the value is recorded as null, and the run goes on. The
+table is created before the first row needs it, race-safely, in a
+transaction of its own wherever the database allows one beside the run's.
 """
 
 from __future__ import annotations
@@ -17,8 +26,7 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,47 +35,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
+from migrepo._best_effort import BestEffort, writing
 from migrepo._text import mask_passwords
 from migrepo._version import __version__
 from migrepo.db.io import run_on
+from migrepo.db.ledger_table import DEFAULT_TABLE, create_table, ledger_table, read_rows
+from migrepo.store.blob import blob_hash
 from migrepo.store.objects import ObjectCache
-from migrepo.store.reader import blob_hash, read_revision_file
+from migrepo.store.reader import read_revision_file
 
-DEFAULT_TABLE = "migrepo_ledger"
-
-COLUMNS = (
-    "revision",
-    "direction",
-    "content_hash",
-    "git_commit",
-    "git_dirty",
-    "applied_by",
-    "started_at",
-    "duration_ms",
-    "outcome",
-    "error",
-    "migrepo_version",
-)
-
-
-def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Table:
-    return sa.Table(
-        name,
-        sa.MetaData(),
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("revision", sa.String(64), nullable=False),
-        sa.Column("direction", sa.String(16), nullable=False),
-        sa.Column("content_hash", sa.String(40)),
-        sa.Column("git_commit", sa.String(40)),
-        sa.Column("git_dirty", sa.Boolean),
-        sa.Column("applied_by", sa.String(255), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("duration_ms", sa.Integer, nullable=False),
-        sa.Column("outcome", sa.String(8), nullable=False),
-        sa.Column("error", sa.Text),
-        sa.Column("migrepo_version", sa.String(32), nullable=False),
-        schema=schema,
-    )
+__all__ = [
+    "DEFAULT_TABLE",
+    "Recorder",
+    "create_table",
+    "ledger_table",
+    "read_rows",
+]
 
 
 def applied_by() -> str:
@@ -76,6 +59,10 @@ def applied_by() -> str:
     except (KeyError, OSError):
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+# Widths of the ledger's hash columns, in every table ever created.
+_HASH_WIDTH = 40
 
 
 def git_head(directory: str) -> tuple[str | None, bool | None]:
@@ -109,13 +96,24 @@ class Recorder:
     contexts: list[Any] = field(default_factory=list)
     _git: tuple[str | None, bool | None] | None = None
     _tables: dict[str | None, sa.Table] = field(default_factory=dict)
+    # The warnings of this run: each kind of best-effort work warns once.
+    effort: BestEffort = field(default_factory=BestEffort)
 
     @property
     def git(self) -> tuple[str | None, bool | None]:
         """HEAD and the dirty flag, asked of git once, when the first row is written:
-        a run that applies nothing (a no-op upgrade) never starts git."""
+        a run that applies nothing (a no-op upgrade) never starts git.
+
+        Best effort: when git cannot tell (dubious ownership, an object format
+        GitPython cannot read, no git), both are None.
+        """
         if self._git is None:
-            self._git = git_head(self.directory)
+            self._git = (None, None)
+            with self.effort.attempt("read the git commit of the work tree"):
+                sha, dirty = git_head(self.directory)
+                if sha is not None and len(sha) > _HASH_WIDTH:
+                    raise ValueError(f"commit id {sha} is longer than the ledger's column")
+                self._git = (sha, dirty)
         return self._git
 
     def __call__(self, ctx: Any, step: Any, heads: Any, run_args: dict[str, Any]) -> None:
@@ -129,7 +127,7 @@ class Recorder:
         table = self._table(ctx)
         self._ensure_table(ctx, table)
         direction = "stamp" if step.is_stamp else "upgrade" if step.is_upgrade else "downgrade"
-        ids = step.up_revision_ids or step.down_revision_ids
+        ids = _step_revisions(step)
         for revision in ids:
             content_hash = self._content_hash(step, revision)
             row = self._row(revision, direction, content_hash, started_at, duration_ms, "ok", None)
@@ -167,9 +165,9 @@ class Recorder:
             _one_line(exc),
         )
         table = self._table_in(schema)
+        create_table(engine, table, run=run_on)
 
         def write(connection: sa.Connection) -> None:
-            table.create(connection, checkfirst=True)
             connection.execute(table.insert().values(**row))
 
         run_on(engine, write, begin=True)
@@ -193,22 +191,60 @@ class Recorder:
     def _ensure_table(self, ctx: Any, table: sa.Table) -> None:
         if id(ctx) in self._created:
             return
-        self._created.add(id(ctx))
         if ctx.as_sql:
             ctx.execute(CreateTable(table, if_not_exists=True))
         else:
-            table.create(ctx.connection, checkfirst=True)
+            connection = ctx.connection
+            dialect = connection.dialect.name
+            if dialect == "sqlite":
+                # One writer per file (and the migration lock is per file): no
+                # race, and a second connection would wait on this one.
+                table.create(connection, checkfirst=True)
+            elif dialect in ("mysql", "mariadb") or not sa.inspect(connection).has_table(
+                table.name, schema=table.schema
+            ):
+                # Beside the run's transaction, never inside it: MySQL would commit
+                # the step half-way, PostgreSQL would race other apps. (MySQL does
+                # not look first: its information_schema fails on a table being made.)
+                create_table(connection.engine, table)
+        self._created.add(id(ctx))
 
     def _content_hash(self, step: Any, revision: str) -> str | None:
+        """The content hash of the code that ran for ``revision``; None when unknown.
+
+        The bytes were captured when the module was loaded (see
+        :class:`migrepo.engine.scripts.LazyModule`): the file may since have
+        been edited or removed. Keeping them in the object cache and applying
+        git's end-of-line rules are best effort.
+        """
         try:
             script = step.revision_map.get_revision(revision)
         except Exception:  # a stamp to a revision with no file: nothing to hash
             return None
         if script is None or not getattr(script, "path", None):
             return None
-        data = Path(script.path).read_bytes()
-        digest = blob_hash(data)
-        self.cache.put(digest, data)
+        module = script.module
+        content = getattr(type(module), "migrepo_content", None)
+        digest, data = content(module) if content is not None else (None, None)
+        if digest is None or data is None:
+            # Alembic loaded the module itself (MIGREPO_INDEX off, or a file the
+            # index could not read), or a stamp ran no code: the file as it is now.
+            with self.effort.attempt("read a revision file to hash it"):
+                read = Path(script.path).read_bytes()
+                if digest is None or blob_hash(read) == digest:
+                    digest, data = blob_hash(read), read
+        if digest is None:
+            return None
+        if data is not None:
+            with self.effort.attempt("hash a revision file as git stores it"):
+                from migrepo.audit.gitblob import as_git_stores
+
+                stored, normalized = as_git_stores(script.path, data)
+                if len(stored) <= _HASH_WIDTH:
+                    digest, data = stored, normalized
+            if data is not None:
+                with self.effort.attempt(writing(self.cache.root)):
+                    self.cache.put(digest, data)
         return digest
 
     def _row(
@@ -236,99 +272,19 @@ class Recorder:
         }
 
 
+def _step_revisions(step: Any) -> tuple[str, ...]:
+    """The revisions a step's rows name: the one it ran, or the ones a stamp moves to.
+
+    A downward stamp (``stamp r1`` at r2) names where it lands, r1, not the
+    revision it leaves; one down to base names ``base``.
+    """
+    if step.is_stamp and not step.is_upgrade:
+        return tuple(step.down_revision_ids) or ("base",)
+    return tuple(step.up_revision_ids or step.down_revision_ids)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return mask_passwords(f"{type(exc).__name__}: {text[0] if text else ''}")[:2000]
 
 
-@contextmanager
-def recording(
-    configure_args: dict[str, Any],
-    *,
-    directory: str,
-    table_name: str,
-    direction: str | None,
-    engine_for: Callable[[str], sa.Engine | None] = lambda name: None,
-) -> Iterator[Recorder | None]:
-    """Hook the ledger into ``configure_args`` for one command.
-
-    ``direction`` None only hides the ledger table from autogenerate (for
-    ``revision``, ``migrate`` and ``check``); otherwise steps are recorded.
-    """
-    saved: dict[str, Any] = {
-        key: configure_args[key]
-        for key in ("on_version_apply", "include_object")
-        if key in configure_args
-    }
-    configure_args["include_object"] = _hide_table(table_name, saved.get("include_object"))
-    recorder = None
-    if direction is not None:
-        recorder = Recorder(
-            table_name,
-            directory,
-            ObjectCache(directory),
-            engine_for=engine_for,
-            schema=configure_args.get("version_table_schema"),
-        )
-        user_callbacks = saved.get("on_version_apply") or ()
-        if callable(user_callbacks):
-            user_callbacks = (user_callbacks,)
-        configure_args["on_version_apply"] = (*user_callbacks, recorder)
-    try:
-        yield recorder
-    except BaseException as exc:
-        if recorder is not None and direction in ("upgrade", "downgrade"):
-            with suppress(Exception):  # the original error matters more than the ledger's
-                recorder.record_failure(exc, direction)
-        raise
-    finally:
-        for key in ("on_version_apply", "include_object"):
-            configure_args.pop(key, None)
-        configure_args.update(saved)
-
-
-def _hide_table(
-    table_name: str, user_filter: Callable[..., bool] | None
-) -> Callable[..., bool]:
-    def include_object(
-        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-    ) -> bool:
-        if type_ == "table" and name == table_name:
-            return False
-        if user_filter is not None:
-            return user_filter(obj, name, type_, reflected, compare_to)
-        return True
-
-    return include_object
-
-
-def read_rows(
-    engine: sa.Engine,
-    table_name: str,
-    schema: str | None,
-    *,
-    limit: int | None,
-    revision: str | None,
-    prefix: bool = False,
-) -> list[dict[str, Any]]:
-    """Ledger rows, newest first; an empty list when the table does not exist.
-
-    ``revision`` keeps the rows of that revision id, or with ``prefix`` of
-    every id that starts with it. ``engine`` may use an async driver (see
-    :func:`migrepo.db.io.run_on`).
-    """
-    table = ledger_table(table_name, schema)
-
-    def read(connection: sa.Connection) -> list[dict[str, Any]]:
-        if not sa.inspect(connection).has_table(table_name, schema=schema):
-            return []
-        query = sa.select(table).order_by(table.c.id.desc())
-        if revision is not None and prefix:
-            query = query.where(table.c.revision.startswith(revision, autoescape=True))
-        elif revision is not None:
-            query = query.where(table.c.revision == revision)
-        if limit is not None:
-            query = query.limit(limit)
-        return [dict(row._mapping) for row in connection.execute(query)]
-
-    return run_on(engine, read)

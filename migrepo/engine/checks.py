@@ -198,3 +198,45 @@ def find_template(template: str) -> tuple[str | None, str]:
         "directory: run `flask db list-templates` to see the templates, or give the path "
         "to a template directory"
     )
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# The longest identifier each dialect accepts.
+_MAX_IDENTIFIER = {"postgresql": 63, "mysql": 64, "mariadb": 64}
+
+
+def check_repository(path: str) -> None:
+    if not os.path.isdir(path):
+        raise RepositoryError(
+            f"no migrations directory at {path!r}: run `flask db init` to create it, "
+            "or pass `-d DIRECTORY`"
+        )
+    if not os.path.isfile(os.path.join(path, "env.py")):
+        raise RepositoryError(
+            f"{path!r} is not a migrations directory (it has no env.py): "
+            "run `flask db init` on an empty directory, or pass `-d DIRECTORY`"
+        )
+
+
+def check_ledger_table(value: object, *, version_table: str, dialect: str | None) -> str:
+    """``MIGREPO_LEDGER_TABLE`` if the database can hold it, else a one-line error."""
+    fix = "set MIGREPO_LEDGER_TABLE to a plain table name such as 'migrepo_ledger'"
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"invalid MIGREPO_LEDGER_TABLE {value!r}: {fix}")
+    if not _IDENTIFIER.fullmatch(value):
+        raise UsageError(
+            f"invalid MIGREPO_LEDGER_TABLE {value!r}: use letters, digits and '_', "
+            f"starting with a letter or '_'; {fix}"
+        )
+    if value.lower() == version_table.lower():
+        raise UsageError(
+            f"invalid MIGREPO_LEDGER_TABLE {value!r}: that is the version table; {fix}"
+        )
+    limit = _MAX_IDENTIFIER.get(dialect or "")
+    if limit is not None and len(value) > limit:
+        raise UsageError(
+            f"invalid MIGREPO_LEDGER_TABLE {value!r}: {dialect} table names are at most "
+            f"{limit} characters; {fix}"
+        )
+    return value

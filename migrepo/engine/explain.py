@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from migrepo._origin import innermost_file, locate
-from migrepo._text import mask_passwords
+from migrepo._text import mask_passwords, printable
 from migrepo.errors import (
     CycleDetected,
     DatabaseAhead,
@@ -63,10 +63,12 @@ def explain(
     app's), and ``command`` the command's name (``upgrade``, ``migrate``...),
     which chooses the hint for several heads. Explaining a database ahead of
     the work tree reads the database and the ledger, so call this inside the
-    app context the command ran in. Passwords never show in the message.
+    app context the command ran in. Passwords never show in the message, nor
+    control characters (they are escaped).
     """
     error = _explain(exc, directory, command)
-    masked = mask_passwords(str(error))
+    # Messages quote the database (alembic_version, the ledger) and git: no raw escapes.
+    masked = printable(mask_passwords(str(error)))
     if masked != str(error):
         error = UsageError(masked) if isinstance(error, UsageError) else MigrepoError(masked)
     return error

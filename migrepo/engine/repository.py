@@ -12,19 +12,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from migrepo.engine import drive
 from migrepo.engine.checks import check_rev_range
 from migrepo.engine.commands import (
     XArgs,
-    current_revisions,
     get_config,
     graph_of,
-    ledger,
     ledger_entries,
     merge,
-    migration_run,
+    new_run,
+    read_ledger,
     resolve_directory,
-    revision_graph,
-    script_directory,
     state,
 )
 from migrepo.errors import AppContextError, MigrepoError, UnknownRevision, UsageError
@@ -35,6 +33,8 @@ if TYPE_CHECKING:
     from alembic.script import Script
 
     from migrepo.audit.gitrepo import Blame
+    from migrepo.engine.options import SyncOptions
+    from migrepo.engine.run import Run
 
 
 def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoError | None:
@@ -99,7 +99,7 @@ def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str)
 
     check_rev_range(rev_range)
     base, _, head = rev_range.partition(":")
-    script = script_directory(get_config(directory))
+    script = new_run(directory).script
     return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
 
 
@@ -116,12 +116,16 @@ def merge_heads(
     """
     from migrepo.graph import heads as graph_heads
 
-    tips = graph_heads(revision_graph(directory))
+    run = new_run(directory)
+    tips = graph_heads(graph_of(run.config))
     if len(tips) < 2:
         return None, tips
     if message is None:
         message = f"merge heads {', '.join(tips)}"
-    return merge(directory, tuple(tips), message, branch_label, rev_id), tips
+    from migrepo.engine.options import MergeOptions
+
+    options = MergeOptions(directory, tuple(tips), message, branch_label, rev_id)
+    return merge(options=options, run=run), tips
 
 
 def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False) -> list[Any]:
@@ -130,16 +134,17 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     from migrepo.audit.verify import verify as run_checks
     from migrepo.store.reader import read_revision_files, version_locations
 
-    config = get_config(directory)
+    run = new_run(directory)
+    config = run.config
     files = read_revision_files(config, execute=True)
     subject = Subject(
         files,
         strict=strict,
-        directory=resolve_directory(directory),
+        directory=run.directory,
         locations=version_locations(config),
     )
     try:
-        subject.ledger = ledger_entries(directory)
+        subject.ledger = read_ledger(run)
     except Exception as exc:  # an unreachable database: verify the files all the same
         from migrepo._text import mask_passwords
 
@@ -152,14 +157,7 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
     return run_checks(subject)
 
 
-def sync(
-    directory: str | os.PathLike[str] | None = None,
-    dry_run: bool = False,
-    x_arg: XArgs = None,
-    *,
-    lock_timeout: float | None = None,
-    single_transaction: bool | None = None,
-) -> Any:
+def sync(*, options: SyncOptions) -> Any:
     """Bring the database to the work tree's heads; returns the :class:`~migrepo.audit.sync.Plan`.
 
     Revisions the database has and the work tree lacks, and only those, are
@@ -168,24 +166,20 @@ def sync(
     ``single_transaction`` makes them one transaction where the database has
     transactional DDL (PostgreSQL). ``dry_run`` only plans. Unless
     ``dry_run``, the migration lock is held from reading the database's
-    revision to the end of the upgrade (see :func:`migration_run`).
+    revision to the end of the upgrade (see
+    :meth:`Run.moving <migrepo.engine.run.Run.moving>`).
     """
-    with migration_run(
-        directory,
-        lock=not dry_run,
-        lock_timeout=lock_timeout,
-        single_transaction=single_transaction,
+    run = new_run(options.directory, x_arg=options.x_arg)
+    with run.moving(
+        lock=not options.dry_run,
+        lock_timeout=options.lock_timeout,
+        single_transaction=options.single_transaction,
     ):
-        return _run_sync(directory, dry_run, x_arg, single_transaction=bool(single_transaction))
+        single = bool(options.single_transaction)
+        return _run_sync(run, options.dry_run, single_transaction=single)
 
 
-def _run_sync(
-    directory: str | os.PathLike[str] | None,
-    dry_run: bool,
-    x_arg: XArgs,
-    *,
-    single_transaction: bool = False,
-) -> Any:
+def _run_sync(run: Run, dry_run: bool, *, single_transaction: bool = False) -> Any:
     from contextlib import ExitStack
 
     from migrepo.audit import sync as _sync
@@ -193,18 +187,18 @@ def _run_sync(
     from migrepo.graph import heads as graph_heads
     from migrepo.store.reader import version_locations
 
-    path = resolve_directory(directory)
-    config = get_config(directory, x_arg=x_arg)
+    path = run.directory
+    config = run.config
     graph = graph_of(config)
     known = set(graph)
     # Names a revision may depend on: the work tree's revisions and branch labels.
     names = known | set(graph.graph.get("branch_labels", ()))
-    plan = _sync.Plan(sorted(current_revisions(directory, x_arg)), heads=graph_heads(graph))
+    plan = _sync.Plan(sorted(drive.current_heads(run)), heads=graph_heads(graph))
     missing = [revision for revision in plan.current if revision not in known]
-    script = script_directory(config)
+    script = run.script
     with ExitStack() as stack:
         if missing:
-            hashes = _sync.latest_hashes(ledger_entries(directory))
+            hashes = _sync.latest_hashes(read_ledger(run))
             location = stack.enter_context(_sync.scratch_location(path))
             plan.recovered, records = _sync.recover(path, location, missing, names, hashes)
             graph = build_graph([*(graph.nodes[rev]["record"] for rev in graph), *records])
@@ -214,9 +208,7 @@ def _run_sync(
         plan.downgrade, plan.kept = _sync.undo_plan(graph, known, plan.current)
         plan.upgrade = _upgrade_list(script, plan.heads, plan.kept)
         if not dry_run and not plan.in_sync:
-            plan.upgrade = _apply_sync(
-                directory, config, script, graph, known, plan, single_transaction
-            )
+            plan.upgrade = _apply_sync(run, script, graph, known, plan, single_transaction)
     return plan
 
 
@@ -237,8 +229,7 @@ def _upgrade_list(script: Any, tips: Sequence[str], heads: Sequence[str]) -> lis
 
 
 def _apply_sync(
-    directory: str | os.PathLike[str] | None,
-    config: Any,
+    run: Run,
     script: Any,
     graph: Any,
     known: set[str],
@@ -252,8 +243,6 @@ def _apply_sync(
     Alembic executes them and keeps the version table. With several
     databases (multidb) the function runs once per database, on its heads.
     """
-    from alembic.runtime.environment import EnvironmentContext
-
     # Alembic's command functions hand run_migrations() these step objects; it
     # has no public way to ask for "these downgrades, then those upgrades" in
     # one run, which a single transaction across both needs.
@@ -295,10 +284,9 @@ def _apply_sync(
 
     # "sync": steps are recorded with their own direction; a failure's row is
     # written here, with the direction of the phase that failed.
-    with ledger(directory, "sync") as recorder:
+    with run.recording("sync") as recorder:
         try:
-            with EnvironmentContext(config, script, fn=steps, destination_rev="heads"):
-                script.run_env()
+            run.run_env(steps, script=script, destination_rev="heads")
         except BaseException as exc:
             if recorder is not None:
                 with suppress(Exception):  # the original error matters more
@@ -322,7 +310,8 @@ def blame(
     from migrepo.graph import build_graph, newest_first
     from migrepo.store.reader import read_revision_files, version_locations
 
-    config = get_config(directory)
+    run = new_run(directory)
+    config = run.config
     files = read_revision_files(config)
     for found in files:
         if found.error is not None:
@@ -334,7 +323,7 @@ def blame(
     else:
         order = newest_first(build_graph([f.record for f in files if f.record is not None]))
     chosen = [by_revision[rev] for rev in order]
-    return _git.blame(chosen, resolve_directory(directory), version_locations(config))
+    return _git.blame(chosen, run.directory, version_locations(config))
 
 
 def _match_revision(known: Sequence[str], argument: str) -> str:
@@ -376,10 +365,11 @@ def ledger_log(
 def _shown_scripts(
     directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs
 ) -> list[Script]:
-    script = script_directory(get_config(directory))
+    run = new_run(directory, x_arg=x_arg)
+    script = run.script
     target: Any = revision
     if revision == "current":
-        target = tuple(sorted(current_revisions(directory, x_arg)))
+        target = tuple(sorted(drive.current_heads(run)))
     return [sc for sc in script.get_revisions(target) if sc is not None]
 
 

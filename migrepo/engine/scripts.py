@@ -10,9 +10,10 @@ Everything else is Alembic's own code.
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 
+from migrepo.store.blob import blob_hash
+from migrepo.store.files import atomic_write
 from migrepo.store.reader import list_files, read_indexed, resolve_locations
 
 if TYPE_CHECKING:
@@ -28,12 +31,24 @@ if TYPE_CHECKING:
 
 
 class LazyModule:
-    """Stands in for a revision module: what it declares now, the rest on first use."""
+    """Stands in for a revision module: what it declares now, the rest on first use.
 
-    def __init__(self, path: Path, values: dict[str, Any]) -> None:
+    ``values`` come from the reader, which knows every name the file binds:
+    ``branch_labels`` and ``depends_on`` missing from them are absent from
+    the file, so they read as None (Alembic's default) without importing it.
+
+    The real module is executed from bytes read once, and those bytes are
+    kept: the ledger hashes the code that ran, not the file as it is later.
+    """
+
+    def __init__(self, path: Path, values: dict[str, Any], blob: str | None = None) -> None:
         self.__dict__.update(values)
+        for name in ("branch_labels", "depends_on"):
+            self.__dict__.setdefault(name, None)
         self.__dict__["_migrepo_path"] = path
         self.__dict__["_migrepo_module"] = None
+        self.__dict__["_migrepo_blob"] = blob
+        self.__dict__["_migrepo_source"] = None
 
     def __getattr__(self, name: str) -> Any:
         # Alembic probes for this marker of sourceless files with hasattr();
@@ -42,15 +57,91 @@ class LazyModule:
             raise AttributeError(name)
         return getattr(self._load(), name)
 
-    def _load(self) -> ModuleType:
-        from alembic.util import load_python_file
+    def migrepo_content(self) -> tuple[str | None, bytes | None]:
+        """The blob hash and bytes of the code that ran.
 
+        Before the module was loaded (a ``stamp`` runs no code), the hash the
+        index read and no bytes.
+        """
+        return self.__dict__["_migrepo_blob"], self.__dict__["_migrepo_source"]
+
+    def _load(self) -> ModuleType:
         module: ModuleType | None = self.__dict__["_migrepo_module"]
         if module is None:
             path: Path = self.__dict__["_migrepo_path"]
-            module = load_python_file(str(path.parent), path.name)
+            data = path.read_bytes()
+            module = _execute(path, data)
             self.__dict__["_migrepo_module"] = module
+            self.__dict__["_migrepo_source"] = data
+            self.__dict__["_migrepo_blob"] = blob_hash(data)
         return module
+
+
+def _execute(path: Path, data: bytes) -> ModuleType:
+    """Run ``data``, read from ``path``, as a module: as Alembic's ``load_python_file`` does
+    (same module name, not in ``sys.modules``), but from the bytes already read, so
+    the code that runs is exactly the code that is hashed."""
+    import importlib.machinery
+    import importlib.util
+    import re
+
+    name = re.sub(r"\W", "_", path.name)
+    loader = _BytesLoader(name, str(path), data)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+class _BytesLoader(importlib.machinery.SourceFileLoader):
+    """A source loader that runs the given bytes instead of reading the file again.
+
+    Its bytecode cache is keyed on those bytes: a checked hash-based ``.pyc``
+    (PEP 552), which Python's own importer also validates against the source.
+    A ``.pyc`` of other bytes is never used, so the code that runs is the code
+    that was hashed, even if the file changes meanwhile.
+    """
+
+    def __init__(self, fullname: str, path: str, data: bytes) -> None:
+        super().__init__(fullname, path)
+        self._data = data
+
+    def get_data(self, path: str) -> bytes:
+        return self._data if path == self.path else super().get_data(path)
+
+    def get_code(self, fullname: str | None = None) -> Any:
+        import marshal
+        import sys
+        from importlib.util import MAGIC_NUMBER, cache_from_source, source_hash
+
+        key = source_hash(self._data)
+        cached: str | None = None
+        pyc = b""
+        try:
+            cached = cache_from_source(self.path)
+            with open(cached, "rb") as stream:
+                pyc = stream.read()
+        except (NotImplementedError, ValueError):
+            cached = None  # no bytecode cache on this interpreter
+        except OSError:
+            pass  # none written yet
+        if pyc[:4] == MAGIC_NUMBER and pyc[4:8] == _CHECKED_HASH and pyc[8:16] == key:
+            try:
+                return marshal.loads(pyc[16:])
+            except (EOFError, ValueError, TypeError):
+                pass  # a damaged cache: compile instead
+        code = compile(self._data, self.path, "exec", dont_inherit=True)
+        if cached is not None and not sys.dont_write_bytecode:
+            with suppress(OSError):  # a read-only checkout: no bytecode cache, as Python does
+                Path(cached).parent.mkdir(exist_ok=True)
+                atomic_write(cached, MAGIC_NUMBER + _CHECKED_HASH + key + marshal.dumps(code),
+                             durable=False)
+        return code
+
+
+# PEP 552 flags: hash-based, checked against the source on every import.
+_CHECKED_HASH = (0b11).to_bytes(4, "little")
 
 
 class LinearRevisionMap(RevisionMap):
@@ -158,23 +249,5 @@ def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
             if loaded is not None:
                 yield loaded
             continue
-        module = LazyModule(found.path, found.values)
+        module = LazyModule(found.path, found.values, found.blob)
         yield Script(module, found.record.revision, found.path)  # type: ignore[arg-type]
-
-
-@contextmanager
-def indexed_script_directory() -> Iterator[None]:
-    """Run Alembic's command functions with :class:`IndexedScriptDirectory`.
-
-    Alembic's ``command`` module builds every ScriptDirectory through the
-    name ``ScriptDirectory`` in its own namespace and offers no hook to supply
-    another class; this rebinds that one name for the length of one command.
-    """
-    import alembic.command
-
-    original = alembic.command.ScriptDirectory
-    alembic.command.ScriptDirectory = IndexedScriptDirectory  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        alembic.command.ScriptDirectory = original  # type: ignore[misc]

@@ -47,7 +47,11 @@ def history(
     if not graph and output_format == "text":
         if indicate_current:
             _check_database_in(_commands.revision_graph(directory), _database_revisions())
-        _commands.history(directory, rev_range, verbose, indicate_current, x_arg)
+        from migrepo.engine.options import HistoryOptions
+
+        _commands.history(
+            options=HistoryOptions(directory, rev_range, verbose, indicate_current, x_arg)
+        )
         return []
     G = _commands.revision_graph(directory)
     order = g.newest_first(G)
@@ -89,7 +93,9 @@ def show(
     before a shallow clone's boundary); when ``revision`` names several
     revisions, each label names its revision: ``Content hash (<rev>):``.
     """
-    _commands.show(directory, revision)
+    from migrepo.engine.options import ShowOptions
+
+    _commands.show(options=ShowOptions(directory, revision))
     report = _repository.shown_blame(directory, revision, x_arg)
     lines = []
     for row in report.rows:

@@ -49,6 +49,7 @@ from itertools import count
 
 import networkx as nx
 
+from migrepo._text import printable
 from migrepo.graph.queries import (
     RevisionNode,
     branch_points,
@@ -288,8 +289,4 @@ def _paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
 
-def _clean(text: str) -> str:
-    """Make ``text`` safe to print on one line: escape control characters."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+_clean = printable  # escape control characters: safe to print on one line

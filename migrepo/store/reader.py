@@ -2,8 +2,12 @@
 
 It finds the files Alembic would load, hashes each one as git does (a blob
 hash), and reads its revision identifiers without running it: the module is
-parsed with :mod:`ast` and only literal assignments are read. A file whose
-identifiers are not literals is executed instead, as Alembic would.
+parsed with :mod:`ast` and only plain top-level literal assignments are read.
+A file that binds one of those names in any other way (under an ``if``, by
+tuple or augmented assignment, an import, a ``global``, ``del``, ...) or
+could set it dynamically (``globals()``, ``exec``, ...) is executed instead,
+as Alembic would, so the graph is always Alembic's. A name the file never
+binds is known to be absent from the source alone.
 
 Everything that needs the revision graph (``history --graph``, ``merge
 heads``, ``verify``) reads files through here, never through a second path.
@@ -12,7 +16,6 @@ heads``, ``verify``) reads files through here, never through a second path.
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -22,12 +25,23 @@ from typing import TYPE_CHECKING, Any
 
 from migrepo.errors import RevisionFileError
 from migrepo.graph.records import RevisionRecord
+from migrepo.store.blob import blob_hash
+
+__all__ = ["RevisionFile", "blob_hash", "read_revision_file", "read_revision_files"]
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
+    from migrepo._best_effort import BestEffort
+
 # The names Alembic reads from a revision module.
 _FIELDS = ("revision", "down_revision", "branch_labels", "depends_on")
+_NAMES = frozenset((*_FIELDS, "__doc__"))
+# Characters Alembic refuses in a revision id (Revision.verify_rev_id): every
+# command that loads the graph through Alembic fails on them, so the reader does too.
+_ILLEGAL = frozenset("@-+:")
+# Names through which a module can set its globals without binding them.
+_DYNAMIC = frozenset(("globals", "vars", "locals", "exec", "eval", "setattr", "__import__"))
 # Alembic's own rule for which files in a version directory are revisions.
 _REVISION_FILE = re.compile(r"(?!\.#|__init__)(.*\.py)$")
 
@@ -46,15 +60,6 @@ class RevisionFile:
     record: RevisionRecord | None
     error: RevisionFileError | None = None
     values: dict[str, Any] = field(default_factory=dict)
-
-
-def blob_hash(data: bytes) -> str:
-    """The git blob hash of ``data``: what ``git hash-object`` prints.
-
-    >>> blob_hash(b"hello\\n")
-    'ce013625030ba8dba906f756967f9e9ca394464a'
-    """
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def version_locations(config: Config) -> list[Path]:
@@ -125,12 +130,24 @@ def migrations_directory(config: Config) -> Path:
     return Path(coerce_resource_to_filename(config.get_main_option("script_location") or "."))
 
 
-def read_indexed(paths: list[Path], migrations: Path) -> list[RevisionFile]:
+def read_indexed(
+    paths: list[Path], migrations: Path, effort: BestEffort | None = None
+) -> list[RevisionFile]:
+    """Read ``paths`` through the revision index of ``migrations``.
+
+    The index is a cache: one that gives two files the same revision id is
+    in doubt, and every file is read again from disk to decide. Saving it
+    is best effort (one warning through ``effort``).
+    """
     from migrepo.store.index import Index
 
     index = Index.load(migrations)
     files = [_read_through(index, path) for path in paths]
-    index.save({str(path) for path in paths})
+    ids = [found.record.revision for found in files if found.record is not None]
+    if len(ids) != len(set(ids)) and (index.stats or index.records):
+        index = Index(index.path, dirty=True)
+        files = [_read_through(index, path) for path in paths]
+    index.save({str(path) for path in paths}, effort)
     return files
 
 
@@ -244,35 +261,84 @@ def declared_revision(path: Path) -> str | None:
 
 
 def _literal_values(path: Path, data: bytes) -> dict[str, Any] | None:
-    """The identifiers from the parsed module, or None if one is not a plain literal."""
+    """The names the parsed module declares, or None when only running it can tell.
+
+    Each of Alembic's names must be bound at most once, by a plain top-level
+    ``name = <literal>`` (or ``name: T = <literal>``). Any other binding of
+    one of them, anywhere in the module's scope, or a way to set globals
+    dynamically, makes the answer None: the caller runs the file, as
+    Alembic does. A name never bound is left out: the module lacks it.
+    """
     try:
         tree = ast.parse(data, filename=str(path))
     except SyntaxError as exc:
         raise RevisionFileError(str(path), exc.lineno, f"syntax error: {exc.msg}") from exc
     values: dict[str, Any] = {"__doc__": ast.get_docstring(tree, clean=False)}
+    understood: set[int] = set()
     for node in tree.body:
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None and node.simple:
+            target, value = node.target, node.value
         else:
             continue
-        names = [t.id for t in targets if isinstance(t, ast.Name) and t.id in _FIELDS]
-        if not names:
+        if not isinstance(target, ast.Name) or target.id not in _FIELDS:
             continue
-        if len(targets) != 1 or names[0] in values:
-            return None  # chained or repeated assignment: let Python decide
+        if target.id in values:
+            return None  # repeated: let Python decide
         try:
-            values[names[0]] = ast.literal_eval(value)
-        except ValueError:
+            values[target.id] = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return None
-    if any(isinstance(n, ast.ImportFrom | ast.Import) and _star(n) for n in tree.body):
+        understood.add(id(target))
+    if _bound_otherwise(tree, understood):
         return None
     return values
 
 
-def _star(node: ast.Import | ast.ImportFrom) -> bool:
-    return any(alias.name == "*" for alias in node.names)
+def _bound_otherwise(tree: ast.Module, understood: set[int]) -> bool:
+    """Whether the module could bind one of Alembic's names other than as ``understood``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global | ast.Nonlocal) and _NAMES.intersection(node.names):
+            return True
+        if isinstance(node, ast.NamedExpr) and node.target.id in _NAMES:
+            return True  # binds in the enclosing scope, even from a comprehension
+        if isinstance(node, ast.alias) and node.name == "*":
+            return True
+        if isinstance(node, ast.Name) and node.id in _DYNAMIC:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in ("modules", "__dict__"):
+            return True  # sys.modules[__name__], module.__dict__
+    # The module's own scope: compound statements, but not function or class bodies.
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name in _NAMES:
+                return True
+            pending.extend(node.decorator_list)
+            continue
+        if isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp):
+            continue
+        if isinstance(node, ast.GeneratorExp):
+            continue
+        if _binds(node) and id(node) not in understood:
+            return True
+        pending.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _binds(node: ast.AST) -> bool:
+    """Whether ``node`` binds (or deletes) one of Alembic's names."""
+    if isinstance(node, ast.Name):
+        return node.id in _NAMES and isinstance(node.ctx, ast.Store | ast.Del)
+    if isinstance(node, ast.alias):
+        return (node.asname or node.name.partition(".")[0]) in _NAMES
+    if isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar):
+        return node.name in _NAMES
+    if isinstance(node, ast.MatchMapping):
+        return node.rest in _NAMES
+    return False
 
 
 def _executed_values(path: Path) -> dict[str, Any]:
@@ -298,6 +364,14 @@ def _record(path: Path, values: dict[str, Any]) -> RevisionRecord:
     if not isinstance(revision, str) or not revision:
         raise RevisionFileError(
             str(path), None, "no `revision = '...'` assignment; every revision file needs one"
+        )
+    illegal = sorted(set(revision).intersection(_ILLEGAL))
+    if illegal:
+        raise RevisionFileError(
+            str(path),
+            None,
+            f"revision id {revision!r} has {' '.join(repr(c) for c in illegal)}, which Alembic "
+            "does not allow in revision ids; rename the revision",
         )
     doc = (values.get("__doc__") or "").strip()
     return RevisionRecord(
