@@ -365,7 +365,7 @@ def rebase(directory: str | None, onto: str | None, dry_run: bool, revision: str
     It refuses when a revision to move is applied to this database, or is
     held by a remote-tracking branch (already pushed).
     """
-    from migrepo.engine.rebase import RebaseOptions
+    from migrepo.engine.options import RebaseOptions
     from migrepo.engine.rebase import rebase as run_rebase
 
     options = RebaseOptions(pick_directory(directory), revision, onto, dry_run)

@@ -1,29 +1,17 @@
 """``flask db rebase``: move one branch of the revision graph onto the other head.
 
-Two git branches that each add a revision on the same head leave the graph
-with two heads. Instead of a merge revision, ``rebase`` re-parents the
-revisions of one branch onto the other head, so history stays linear. Only
-the lowest revision of the moved branch changes: its ``down_revision`` (and
-its docstring's ``Revises:`` line) now names the other head. Every file
-keeps its revision id, so nothing else needs to change.
+Instead of a merge revision, the lowest revision of one head's branch gets
+the other head as its parent (``down_revision`` and the docstring's
+``Revises:`` line); every file keeps its revision id. It is refused for a
+revision applied to this database (version table or ledger) or held by a
+remote-tracking branch, and for a branch that is not a plain line off the
+other head's history.
 
-It is safe only for revisions nobody has run yet. It refuses when a
-revision to move is applied to this database (its version table or the
-ledger say so) or is held by a remote-tracking branch (pushed, so others may
-have applied it), and when the branch is not a plain line of revisions off
-the other head's history.
-
-Which head moves, by default (two heads, no ``REV``):
-
-1. a head whose branch cannot move (applied, pushed, or not a plain line)
-   stays, and the other one moves;
-2. when both could move, the head whose revisions all came with HEAD's own
-   first-parent history stays, and the one merged in (or not committed) moves;
-3. otherwise ``REV`` must be named.
-
-``--onto`` defaults to the other head. Nothing is written until every check
-has passed, and the revision file is replaced in one step (written beside
-it, then renamed).
+Which head moves, by default (two heads, no ``REV``): a head whose branch
+cannot move stays; when both could, the head whose revisions all came with
+HEAD's own first-parent history stays, and the merged-in (or uncommitted)
+one moves; otherwise ``REV`` must be named. Nothing is written until every
+check has passed, and the file is replaced in one step.
 """
 
 from __future__ import annotations
@@ -45,23 +33,12 @@ from migrepo.errors import (
 if TYPE_CHECKING:
     import networkx as nx
 
-    from migrepo._config import Config
     from migrepo.audit.published import Provenance
+    from migrepo.engine.options import RebaseOptions
+    from migrepo.engine.run import Run
     from migrepo.store.reader import RevisionFile
 
 log = logging.getLogger("migrepo")
-
-Directory = str | os.PathLike[str] | None
-
-
-@dataclass(frozen=True)
-class RebaseOptions:
-    """``flask db rebase [REV] [--onto TARGET] [--dry-run]``."""
-
-    directory: Directory = None
-    revision: str | None = None
-    onto: str | None = None
-    dry_run: bool = False
 
 
 @dataclass
@@ -101,18 +78,18 @@ class _Branch:
 
 def rebase(*, options: RebaseOptions) -> Rebase:
     """Move a branch of the revision graph onto another head; see the module docstring."""
-    from migrepo.engine.commands import get_config, resolve_directory
+    from migrepo.engine.commands import new_run
+    from migrepo.graph import build_graph
     from migrepo.graph import heads as graph_heads
     from migrepo.store.reader import read_revision_files
 
-    directory = resolve_directory(options.directory)
-    config = get_config(directory)
-    files = read_revision_files(config)
+    run = new_run(options.directory)
+    files = read_revision_files(run.config)
     for found in files:
         if found.error is not None:
             raise found.error
     by_revision = {f.record.revision: f for f in files if f.record is not None}
-    graph = _build([f.record for f in files if f.record is not None])
+    graph = build_graph([f.record for f in files if f.record is not None])
     tips = graph_heads(graph)
     known = list(graph)
     revision = _resolve(known, options.revision)
@@ -133,8 +110,8 @@ def rebase(*, options: RebaseOptions) -> Rebase:
     plain = [branch for branch in branches if not branch.reasons]
     provenance: dict[str, Provenance] = {}
     if plain:
-        _check_applied(directory, graph, plain)
-        provenance = _check_published(directory, config, plain, by_revision)
+        _check_applied(run, graph, plain)
+        provenance = _check_published(run, plain, by_revision)
     chosen = _choose(branches, provenance)
     assert chosen.lowest is not None and chosen.parent is not None
     lowest = by_revision[chosen.lowest]
@@ -163,7 +140,7 @@ def rebase(*, options: RebaseOptions) -> Rebase:
         from migrepo.store.rewrite import replace_source
 
         replace_source(lowest.path, new_data)
-        result.heads_file = _write_heads(directory, result.heads)
+        result.heads_file = _write_heads(run.directory, result.heads)
     return result
 
 
@@ -175,12 +152,6 @@ def _shown(graph: nx.DiGraph, branch: _Branch) -> set[str]:
     below = set(ancestors(graph, branch.parent, dependencies=False))
     kept = {branch.onto, *ancestors(graph, branch.onto, dependencies=False)} - below
     return kept | set(branch.moved)
-
-
-def _build(records: list[Any]) -> nx.DiGraph:
-    from migrepo.graph import build_graph
-
-    return build_graph(records)
 
 
 def _resolve(known: list[str], argument: str | None) -> str | None:
@@ -255,16 +226,16 @@ def _branch(graph: nx.DiGraph, head: str, onto: str) -> _Branch:
     return branch
 
 
-def _check_applied(directory: str, graph: nx.DiGraph, branches: list[_Branch]) -> None:
+def _check_applied(run: Run, graph: nx.DiGraph, branches: list[_Branch]) -> None:
     """Add a reason to each branch with a revision applied to this database."""
     from migrepo.audit.verify import applied as ledger_applied
-    from migrepo.engine.commands import ledger_entries
+    from migrepo.engine.commands import read_ledger
     from migrepo.engine.repository import database_revisions
-    from migrepo.graph import ancestors
+    from migrepo.graph import ancestors, node
 
     try:
         current = database_revisions()
-        rows = ledger_entries(directory)
+        rows = read_ledger(run)
     except MigrepoError:
         raise
     except Exception as exc:
@@ -280,7 +251,8 @@ def _check_applied(directory: str, graph: nx.DiGraph, branches: list[_Branch]) -
     for rev in current & set(graph):
         for applied in (rev, *ancestors(graph, rev)):
             where.setdefault(applied, f"the database is at {rev}")
-    for rev, row in ledger_applied(rows).items():
+    children = {rev: set(node(graph, rev).children) for rev in graph}
+    for rev, row in ledger_applied(rows, children).items():
         where.setdefault(
             rev, f"the ledger has it applied on {row['started_at']:%Y-%m-%d %H:%M} "
             f"by {row['applied_by']}",
@@ -296,10 +268,7 @@ def _check_applied(directory: str, graph: nx.DiGraph, branches: list[_Branch]) -
 
 
 def _check_published(
-    directory: str,
-    config: Config,
-    branches: list[_Branch],
-    by_revision: dict[str, RevisionFile],
+    run: Run, branches: list[_Branch], by_revision: dict[str, RevisionFile]
 ) -> dict[str, Provenance]:
     """Add a reason to each branch with a revision a remote-tracking branch holds.
 
@@ -310,7 +279,7 @@ def _check_published(
 
     wanted = {rev: by_revision[rev].path for branch in branches for rev in branch.moved}
     try:
-        found = provenance(list(wanted.values()), directory, version_locations(config))
+        found = provenance(list(wanted.values()), run.directory, version_locations(run.config))
     except GitError as exc:
         raise RepositoryError(
             f"{exc}; rebase needs git to check that the revisions to move were never pushed"
@@ -386,8 +355,10 @@ def _reparented(record: Any, parent: str) -> Any:
 
 def _after(records: list[Any], branch: _Branch) -> nx.DiGraph:
     """The graph after the move; a dependency that now points forward is a cycle."""
+    from migrepo.graph import build_graph
+
     try:
-        return _build(records)
+        return build_graph(records)
     except CycleDetected as exc:
         raise RebaseRefused(
             f"cannot rebase {branch.head} onto {branch.onto}: the revision links would form "
