@@ -578,3 +578,10 @@ def test_dry_run_draws_from_the_branch_point_up(proj: Project) -> None:
         "* r3 (head) add three", "* r2b add two_b", "* r2 add two", "* r1 add one"
     ]
     assert "r0 " not in out.split("Before:\n")[1]
+
+
+def test_a_stamp_below_it_unapplies_it(proj: Project, merged: git.Repo) -> None:
+    """The ledger's stamp row to r1 un-applies r3, which sits above r1 in the graph."""
+    proj.ok("upgrade", "r3")
+    proj.ok("stamp", "r1")
+    assert "Rebased r3 onto r2" in proj.ok("rebase", "r3").stdout
