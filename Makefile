@@ -17,15 +17,22 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 STAMP_TEST := $(VENV)/.stamp-test
 STAMP_PLAIN := $(VENV)/.stamp-plain
 
-.PHONY: help venv venv-plain demo lint test clean
+# A second venv with every declared lower bound, pinned in ci/lowest.txt.
+LOWEST := .venv-lowest
+LPY := $(LOWEST)/bin/python
+STAMP_LOWEST := $(LOWEST)/.stamp-lowest
+
+.PHONY: help venv venv-plain venv-lowest demo lint test test-latest test-lowest clean
 
 help:
 	@echo "migrepo make targets:"
 	@echo "  make venv      create/update .venv with the package + test extras (pip -e '.[test]')"
 	@echo "  make demo      run examples/quickstart/demo.sh with the plain package (pip -e .)"
 	@echo "  make lint      ruff check + mypy"
-	@echo "  make test      lint, then pytest against throwaway PostgreSQL and MariaDB servers"
+	@echo "  make test      lint, then pytest against throwaway PostgreSQL and MariaDB servers,"
+	@echo "                 with the latest dependencies, then with the lowest (make test-lowest)"
 	@echo "                 (extra pytest arguments: make test PYTEST_ARGS='-k foo -x')"
+	@echo "  make test-lowest  pytest in .venv-lowest: every declared lower bound (ci/lowest.txt)"
 	@echo "  make clean     remove .venv, caches and build artefacts"
 
 venv: $(STAMP_TEST)
@@ -42,6 +49,15 @@ $(STAMP_TEST): pyproject.toml | $(VPY)
 	@$(VPY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+$(STAMP_LOWEST): pyproject.toml ci/lowest.txt
+	@echo "==> installing migrepo with the lowest declared dependencies into $(LOWEST)"
+	@test -x $(LPY) || $(PYTHON) -m venv $(LOWEST)
+	@$(LPY) -m pip install --quiet -e '.[postgres,mysql]' -r ci/lowest.txt
+	@$(LPY) -m pip check
+	@touch $@
+
+venv-lowest: $(STAMP_LOWEST)
+
 $(STAMP_PLAIN): pyproject.toml | $(VPY)
 	@echo "==> installing migrepo into $(VENV)"
 	@$(VPY) -m pip install --quiet -e .
@@ -57,11 +73,20 @@ lint: $(STAMP_TEST)
 	@echo "==> mypy"
 	@$(VENV)/bin/mypy
 
-test: $(STAMP_TEST) lint
-	@echo "==> pytest (throwaway PostgreSQL and MariaDB)"
+test: lint
+	@$(MAKE) test-latest
+	@$(MAKE) test-lowest
+
+test-latest: $(STAMP_TEST)
+	@echo "==> pytest, latest dependencies (throwaway PostgreSQL and MariaDB)"
 	@bash scripts/with-postgres.sh bash scripts/with-mariadb.sh $(VPY) -m pytest $(PYTEST_ARGS)
 
+test-lowest: $(STAMP_LOWEST)
+	@echo "==> pytest, lowest declared dependencies (throwaway PostgreSQL and MariaDB)"
+	@MIGREPO_TEST_LOWEST=ci/lowest.txt bash scripts/with-postgres.sh bash scripts/with-mariadb.sh \
+		$(LPY) -m pytest $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -path ./.git -prune -o -name '*.egg-info' -prune -exec rm -rf {} + \
 		-o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -351,6 +351,45 @@ def verify(directory: str | None, strict: bool) -> None:
         click.echo("ok: the migrations directory is sound")
 
 
+# --- rebase ------------------------------------------------------------------
+
+
+@db.command()
+@directory_option
+@click.option(
+    "--onto",
+    metavar="TARGET",
+    default=None,
+    help="The head to move REV's branch onto (default: the other head).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Show the graph before and after, and change nothing."
+)
+@click.argument("revision", required=False, metavar="[REV]")
+def rebase(directory: str | None, onto: str | None, dry_run: bool, revision: str | None) -> None:
+    """Move the branch ending at head REV onto head TARGET: history becomes linear.
+
+    Instead of a merge revision, the lowest revision of REV's branch gets
+    TARGET as its parent (its down_revision and its docstring's Revises:
+    line); every file keeps its revision id, and HEADS is rewritten.
+
+    REV and TARGET are head ids or unique prefixes. Without REV, of two
+    heads the one that cannot move stays (applied, pushed, or not a plain
+    line of revisions); when both could, the one that came with the checked
+    out branch's own (first-parent) history stays and the merged-in one
+    moves.
+
+    It refuses when a revision to move is applied to this database, or is
+    held by a remote-tracking branch (already pushed).
+    """
+    from migrepo.engine.options import RebaseOptions
+    from migrepo.engine.rebase import rebase as run_rebase
+
+    options = RebaseOptions(pick_directory(directory), revision, onto, dry_run)
+    for line in _views.rebase(run_rebase(options=options), color=_use_color()):
+        click.echo(line)
+
+
 @db.command()
 @directory_option
 @click.option(

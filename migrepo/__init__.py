@@ -6,7 +6,7 @@ Alembic, networkx nor GitPython: they load when a command needs them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from migrepo._api import (
     branches,
@@ -31,7 +31,7 @@ from migrepo.engine.commands import revision_graph
 from migrepo.engine.status import status
 from migrepo.errors import MigrepoError
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from migrepo._config import Config
 
 __all__ = [
@@ -60,7 +60,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+# The public modules: what env.py files, error handlers and embedding apps import.
+_PUBLIC_MODULES = ["cli", "errors", "graph", "runtime"]
+
+
+def __dir__() -> list[str]:
+    # Only the public names: not the names this file imports for itself, nor
+    # the implementation modules that importing it loads.
+    return sorted([*__all__, *_PUBLIC_MODULES])
+
+
+def __getattr__(name: str) -> _typing.Any:
     # Config subclasses Alembic's Config, so it loads only when asked for.
     if name == "Config":
         from migrepo._config import Config

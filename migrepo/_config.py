@@ -7,9 +7,11 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from alembic.config import Config as AlembicConfig
+
+from migrepo._compat import LEGACY_SEPARATOR_OPTION
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -29,6 +31,20 @@ class Config(AlembicConfig):
 
     def get_template_directory(self) -> str:
         return self.template_directory or str(TEMPLATES)
+
+    @overload
+    def get_main_option(self, name: str, default: str) -> str: ...
+
+    @overload
+    def get_main_option(self, name: str, default: str | None = None) -> str | None: ...
+
+    def get_main_option(self, name: str, default: str | None = None) -> str | None:
+        value = super().get_main_option(name, default)
+        if value is None and name == LEGACY_SEPARATOR_OPTION:
+            # migrepo's alembic.ini names only path_separator; Alembic before
+            # 1.16 reads its old name (see migrepo._compat).
+            return super().get_main_option("path_separator")
+        return value
 
 
 class InitConfig(Config):

@@ -8,7 +8,8 @@ into a single line written for the user (see ``migrepo.cli``)::
     ├── UsageError               a bad argument or option value
     ├── AppContextError          no Flask app context, or no extension on it
     ├── RepositoryError          the migrations directory is missing or unusable
-    │   └── DatabaseAhead        the database is at a revision the work tree lacks
+    │   ├── DatabaseAhead        the database is at a revision the work tree lacks
+    │   └── RebaseRefused        a rebase would move revisions that ran, were pushed, or branch
     ├── DatabaseError            the database could not be reached or refused a step
     │   ├── LockTimeout          another migration run held the lock for too long
     │   └── DirtyDatabase        a revision failed part-way: resolve it first
@@ -63,6 +64,11 @@ class DatabaseAhead(RepositoryError):
             f"the database is at {', '.join(self.revisions)}, which this work tree does not "
             "have; run `flask db sync` to bring the database to this work tree's heads"
         )
+
+
+class RebaseRefused(RepositoryError):
+    """``flask db rebase`` would move a revision that is applied or already pushed, or a
+    branch that is not a plain line of revisions; the message names each reason."""
 
 
 class DatabaseError(MigrepoError):

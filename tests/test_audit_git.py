@@ -361,23 +361,29 @@ def test_git_failures_are_one_line_errors(
 # --- migrepo.audit.gitrepo ------------------------------------------------------------
 
 
+def state(repo: git.Repo, path: Path) -> str:
+    relpath = _git.relative_path(repo, path)
+    assert relpath is not None
+    return _git.file_states(repo, [relpath])[relpath]
+
+
 def test_head_and_file_state(proj: Project, repo: git.Repo) -> None:
     proj.ok("init")
     proj.ok("revision", "--rev-id", "a1")
     a1 = rev_file(proj, "a1")
     assert _git.head(repo) == (None, False)  # no commit yet
-    assert _git.file_state(repo, a1) == "untracked"
+    assert state(repo, a1) == "untracked"
     assert _git.introduced_in(repo, a1) is None
 
     made = commit(repo, "Add a1", ADA, MONDAY, proj.migrations)
     assert _git.head(repo) == (made.hexsha, False)
-    assert _git.file_state(repo, a1) == "committed"
+    assert state(repo, a1) == "committed"
     assert _git.introduced_in(repo, a1) == _git.last_changed_in(repo, a1)
     assert _git.introduced_in(repo, a1) == _git.CommitInfo(**commit_dict(made))
 
     a1.write_text(a1.read_text() + "# edited\n")
     assert _git.head(repo) == (made.hexsha, True)
-    assert _git.file_state(repo, a1) == "modified"
+    assert state(repo, a1) == "modified"
 
     found = _git.open_repo(a1)  # from a file, deep in the work tree
     assert found is not None

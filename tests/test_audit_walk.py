@@ -18,7 +18,7 @@ from pathlib import Path
 import git
 import pytest
 
-from migrepo.audit import walk
+from migrepo.audit import lineage, walk
 from tests.apps import Project, project
 
 ADA = git.Actor("Ada Lovelace", "ada@example.com")
@@ -71,7 +71,7 @@ def committed_base(proj: Project, repo: git.Repo) -> str:
 
 
 def test_replay_doctest() -> None:
-    result = doctest.testmod(walk)
+    result = doctest.testmod(lineage)
     assert result.attempted > 0 and result.failed == 0
 
 

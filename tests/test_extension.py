@@ -427,3 +427,13 @@ def test_public_names() -> None:
         assert getattr(migrepo, name) is not None
     with pytest.raises(AttributeError):
         _ = migrepo.does_not_exist  # type: ignore[attr-defined]
+
+
+def test_dir_shows_only_public_names() -> None:
+    import importlib
+
+    modules = ["cli", "errors", "graph", "runtime"]
+    assert dir(migrepo) == sorted([*migrepo.__all__, *modules])
+    for name in modules:
+        importlib.import_module(f"migrepo.{name}")
+        assert name in dir(migrepo)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import signal
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -244,6 +248,44 @@ def test_revision_files_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
         assert result.exit_code == 1
         leftovers = sorted(p.name for p in (proj.migrations / "versions").iterdir())
         assert leftovers == ["a1_fine.py"]
+
+
+@contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """Make every write past ``limit`` bytes of a file fail, as a full disk would."""
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+@pytest.mark.parametrize("command", ["revision", "merge"])
+def test_a_revision_file_cut_short_is_removed(tmp_path: Path, command: str) -> None:
+    """A write that stops part way (here at a file size limit) leaves no half file."""
+    from tests.apps import project
+
+    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}") as proj:
+        proj.ok("init")
+        proj.ok("revision", "-m", "one", "--rev-id", "a1")
+        proj.ok("revision", "-m", "two", "--rev-id", "b1", "--head", "a1", "--splice")
+        proj.ok("revision", "-m", "three", "--rev-id", "c1", "--head", "a1", "--splice")
+        versions = proj.migrations / "versions"
+        before = sorted(p.name for p in versions.iterdir())
+        mako = proj.migrations / "script.py.mako"
+        mako.write_text(mako.read_text() + "\n# " + "x" * 300_000 + "\n")
+        args = ["revision", "-m", "big", "--rev-id", "d1", "--head", "b1"]
+        if command == "merge":
+            args = ["merge", "-m", "big", "--rev-id", "d1", "heads"]
+        with file_size_limit(64 * 1024):
+            result = proj.run(*args)
+        assert result.exit_code == 1, result.output
+        assert "File too large" in result.output
+        assert sorted(p.name for p in versions.iterdir()) == before
+        proj.ok("heads")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

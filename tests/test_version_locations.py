@@ -62,7 +62,9 @@ def test_an_invalid_path_separator(two_locations: Project) -> None:
     set_locations(two_locations, "%(here)s/versions")
     result = two_locations.run("heads")
     assert result.exit_code == 1
-    assert f"Error: {ini}: 'comma' is not a valid value for path_separator" in result.output
+    # Alembic before 1.16 names the option by its old name, version_path_separator.
+    assert f"Error: {ini}: 'comma' is not a valid value for " in result.output
+    assert "path_separator;" in result.output
 
 
 @pytest.mark.parametrize("configured", [False, True])

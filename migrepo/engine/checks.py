@@ -128,9 +128,11 @@ def check_version_locations(config: Config) -> None:
     with spaces is then one directory that does not exist, and every command
     sees an empty graph.
     """
+    from migrepo._compat import version_locations_list
+
     ini = config.config_file_name or "alembic.ini"
     try:
-        locations = config.get_version_locations_list() or []
+        locations = version_locations_list(config) or []
     except ValueError as exc:  # an unknown path_separator
         raise RepositoryError(f"{ini}: {exc}") from None
     separator = config.get_main_option("path_separator") or config.get_main_option(

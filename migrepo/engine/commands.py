@@ -415,7 +415,6 @@ def current_revisions(
 
 
 def ledger_entries(
-    directory: str | os.PathLike[str] | None = None,
     limit: int | None = None,
     revision: str | None = None,
     *,
@@ -427,7 +426,7 @@ def ledger_entries(
     Flask-SQLAlchemy bind key, '' for the default database. With ``prefix``,
     ``revision`` keeps the rows of every id that starts with it.
     """
-    return read_ledger(new_run(directory), limit=limit, revision=revision, prefix=prefix)
+    return read_ledger(new_run(None), limit=limit, revision=revision, prefix=prefix)
 
 
 def read_ledger(

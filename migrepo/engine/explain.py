@@ -151,7 +151,7 @@ def _database_ahead(
     try:
         if not known and argument not in _repository.database_revisions():
             return None
-        rows = _commands.ledger_entries(directory, revision=argument)
+        rows = _commands.ledger_entries(revision=argument)
         path = _commands.resolve_directory(directory)
     except Exception:  # the explanation is best effort: Alembic's own message still holds
         return None

@@ -126,3 +126,11 @@ class SyncOptions:
     x_arg: XArg = None
     lock_timeout: float | None = None
     single_transaction: bool | None = None
+
+
+@dataclass(frozen=True)
+class RebaseOptions:
+    directory: Directory = None
+    revision: str | None = None  # the head to move; None: chosen (see migrepo.engine.rebase)
+    onto: str | None = None  # the head to move it onto; None: the other head
+    dry_run: bool = False

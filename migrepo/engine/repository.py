@@ -354,8 +354,8 @@ def ledger_log(
     that matches nothing gives no rows.
     """
     if revision is None:
-        return ledger_entries(directory, limit)
-    rows = ledger_entries(directory, revision=revision, prefix=True)
+        return ledger_entries(limit)
+    rows = ledger_entries(revision=revision, prefix=True)
     ids = {row["revision"] for row in rows}
     if ids:
         rows = [row for row in rows if row["revision"] == _match_revision(sorted(ids), revision)]

@@ -20,8 +20,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from alembic.script import Script, ScriptDirectory
-from alembic.script.revision import RevisionMap
 
+from migrepo._compat import (
+    LinearRevisionMap,
+    as_subclass,
+    ensure_versions_directory,
+    load_script,
+    new_script,
+)
 from migrepo.store.blob import blob_hash
 from migrepo.store.files import atomic_write
 from migrepo.store.reader import list_files, read_indexed, resolve_locations
@@ -144,55 +150,18 @@ class _BytesLoader(importlib.machinery.SourceFileLoader):
 _CHECKED_HASH = (0b11).to_bytes(4, "little")
 
 
-class LinearRevisionMap(RevisionMap):
-    """Alembic's RevisionMap, with a linear-time ``_filter_into_branch_heads``.
-
-    Alembic drops each target that has a descendant among the targets by
-    walking every target's descendants: quadratic, about 8 s for
-    ``flask db current`` at 5,000 revisions. One memoised walk down the
-    ``nextrev`` links gives the same set. The method is private, but it is
-    where Alembic does this, and there is no public hook.
-    """
-
-    def _filter_into_branch_heads(self, targets: Any) -> set[Any]:
-        targets = set(targets)
-        by_id = self._revision_map
-        below: dict[str, bool] = {}  # revision id -> a target lies strictly below it
-
-        def target_below(revision: str) -> bool:
-            stack = [revision]
-            while stack:
-                current = stack[-1]
-                if current in below:
-                    stack.pop()
-                    continue
-                children = by_id[current].nextrev  # type: ignore[union-attr]
-                pending = [child for child in children if child not in below]
-                if pending:
-                    stack.extend(pending)
-                    continue
-                below[current] = any(by_id[c] in targets or below[c] for c in children)
-                stack.pop()
-            return below[revision]
-
-        return {rev for rev in targets if not target_below(rev.revision)}
-
-
 class IndexedScriptDirectory(ScriptDirectory):
     """Alembic's ScriptDirectory with its revision map built from the index.
 
     Its public ``revision_map`` comes from the index: no revision module runs
     until a migration step needs its code. Sourceless directories (``.pyc``
-    only) keep Alembic's own loader. New revision files are written
-    atomically.
+    only) keep Alembic's own loader. A revision file that fails to be written
+    whole is removed.
     """
 
     @classmethod
     def from_config(cls, config: Config) -> ScriptDirectory:
-        # Alembic's from_config builds a plain ScriptDirectory (it calls the
-        # class by name, not cls): take over the state it configured.
-        script = cls.__new__(cls)
-        script.__dict__.update(ScriptDirectory.from_config(config).__dict__)
+        script = as_subclass(ScriptDirectory.from_config(config), cls)
         if not script.sourceless:
             script.revision_map = LinearRevisionMap(partial(indexed_scripts, script))
         return script
@@ -206,23 +175,52 @@ class IndexedScriptDirectory(ScriptDirectory):
         found = super().get_all_current(id_)
         return _InOrder(found, sorted(found, key=lambda script: script.path))
 
-    def _generate_template(self, src: Path, dest: Path, **kw: Any) -> None:
-        """Write a new revision file atomically: render beside it, then rename.
+    def generate_revision(self, *args: Any, **kw: Any) -> Script | None:
+        """Alembic's ``generate_revision``; when it fails, the new file is removed.
 
-        Alembic renders straight into the destination, so a crash could leave
-        half a revision file behind; this private method is the one place
-        Alembic writes generated files, and it offers no public hook.
+        Alembic renders the template in memory and then writes the file. If
+        that write stops part way (a full disk, a file size limit, an
+        interrupt) or a later step of the call fails, the versions directory
+        is left as it was: a whole new revision file or none. A post-write
+        hook that fails runs on a whole file, which stays (see
+        :mod:`migrepo.engine.hooks`). This overrides the public method and
+        calls it unchanged, so Alembic's output is kept.
         """
-        from alembic.util import status, template_to_file
+        ensure_versions_directory(self, kw.get("version_path"))
+        before = self._files()
+        try:
+            return super().generate_revision(*args, **kw)
+        except BaseException as exc:
+            if not _in_write_hooks(exc):
+                for path in self._files() - before:
+                    with suppress(FileNotFoundError):
+                        os.unlink(path)
+            raise
 
-        temporary = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        with status(f"Generating {dest.absolute()}", **self.messaging_opts):
+    def _files(self) -> set[str]:
+        """Every file under the version locations (a file template may name subdirectories)."""
+        found: set[str] = set()
+        pending = [str(path) for path in resolve_locations(self.version_locations, self.dir)]
+        while pending:
             try:
-                template_to_file(src, temporary, self.output_encoding, **kw)
-                os.replace(temporary, dest)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+                scan = os.scandir(pending.pop())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with scan:
+                for entry in scan:
+                    if not entry.is_dir(follow_symlinks=False):
+                        found.add(entry.path)
+                    elif entry.name != "__pycache__":
+                        pending.append(entry.path)
+        return found
+
+
+def _in_write_hooks(exc: BaseException) -> bool:
+    from alembic.script import write_hooks
+
+    from migrepo._origin import frames
+
+    return any(frame.f_code.co_filename == write_hooks.__file__ for frame, _ in frames(exc))
 
 
 class _InOrder(set[Any]):
@@ -243,11 +241,10 @@ def indexed_scripts(script: ScriptDirectory) -> Iterator[Script]:
     for found in read_indexed(paths, Path(script.dir)):
         if found.record is None:
             # A file the index cannot read is loaded as Alembic loads it, so that
-            # the error (or the legacy filename rule) is Alembic's own. Private,
-            # but it is the one place Alembic defines how a file becomes a Script.
-            loaded = Script._from_path(script, found.path)
+            # the error (or the legacy filename rule) is Alembic's own.
+            loaded = load_script(script, found.path)
             if loaded is not None:
                 yield loaded
             continue
         module = LazyModule(found.path, found.values, found.blob)
-        yield Script(module, found.record.revision, found.path)  # type: ignore[arg-type]
+        yield new_script(module, found.record.revision, found.path)

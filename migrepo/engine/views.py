@@ -117,3 +117,34 @@ def _introduced(row: Any) -> str:
         )
     # No state: the file is outside any git work tree (or outside the migrations' one).
     return "(not in a git work tree)" if row.state is None else "(not committed)"
+
+
+def rebase(result: Any, *, color: bool = False) -> list[str]:
+    """``flask db rebase``: what moved (or would move), and with a dry run the graph
+    before and after, from the branch point up, drawn as ``history --graph`` draws it."""
+    from migrepo import graph as g
+
+    if not result.moved:
+        return [f"Nothing to rebase: the graph has one head ({result.revision or 'none'})."]
+    count = len(result.moved)
+    moved = f"{count} revision{'s' if count > 1 else ''} ({', '.join(result.moved)})"
+    heads = ", ".join(result.heads)
+    if not result.dry_run:
+        lines = [
+            f"Rebased {result.revision} onto {result.onto}: moved {moved}",
+            f"Rewrote {result.path}: down_revision {result.old_parent} -> {result.onto}",
+        ]
+        if result.heads_file is not None:
+            lines.append(f"Wrote {result.heads_file}: {heads}")
+        return lines
+    lines = [
+        f"Would rebase {result.revision} onto {result.onto}: would move {moved}",
+        f"Would rewrite {result.path}: down_revision {result.old_parent} -> {result.onto}",
+        f"Would write HEADS: {heads}",
+    ]
+    # Only the two branches, from the branch point up: the history below is unchanged.
+    for title, graph in (("Before", result.before), ("After", result.after)):
+        order = [rev for rev in g.newest_first(graph) if rev in result.shown]
+        lines += ["", f"{title}:"]
+        lines += g.render_graph(graph, order=order, color=color)
+    return lines

@@ -169,7 +169,8 @@ def find_cycles(G: nx.DiGraph) -> list[list[str]]:
 
     Examples
     --------
-    >>> G = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "a"), ("d", "d")])
+    >>> G = nx.DiGraph()
+    >>> G.add_edges_from([("a", "b"), ("b", "c"), ("c", "a"), ("d", "d")])
     >>> find_cycles(G)
     [['a', 'c', 'b'], ['d']]
     """

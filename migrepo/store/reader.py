@@ -64,7 +64,9 @@ class RevisionFile:
 
 def version_locations(config: Config) -> list[Path]:
     """The version directories of a migrations directory, as Alembic resolves them."""
-    return resolve_locations(config.get_version_locations_list(), migrations_directory(config))
+    from migrepo._compat import version_locations_list
+
+    return resolve_locations(version_locations_list(config), migrations_directory(config))
 
 
 def resolve_locations(
@@ -80,8 +82,9 @@ def resolve_locations(
 
 def list_revision_files(config: Config) -> list[Path]:
     """Every revision file, in Alembic's order: directory by directory, names sorted."""
-    recursive = config.get_alembic_boolean_option("recursive_version_locations")
-    return list_files(version_locations(config), recursive=recursive)
+    from migrepo._compat import recursive_version_locations
+
+    return list_files(version_locations(config), recursive=recursive_version_locations(config))
 
 
 def list_files(locations: list[Path], *, recursive: bool) -> list[Path]:
@@ -197,6 +200,42 @@ def read_revision_file(
     except RevisionFileError as exc:
         return RevisionFile(path, blob, None, exc)
     return RevisionFile(path, blob, record, values=values)
+
+
+def parse_source(path: str | os.PathLike[str], data: bytes) -> ast.Module:
+    """The module ``data`` as :mod:`ast` parses it; a syntax error names the file and line."""
+    try:
+        return ast.parse(data, filename=os.fspath(path))
+    except SyntaxError as exc:
+        raise RevisionFileError(os.fspath(path), exc.lineno, f"syntax error: {exc.msg}") from exc
+
+
+def assigned_value(tree: ast.Module, name: str) -> ast.expr | None:
+    """The value node of the one top-level assignment to ``name``.
+
+    Plain (``name = ...``) and annotated (``name: T = ...``) assignments
+    count. None when there is none, or when the name is assigned more than
+    once or in a chained assignment: then only running the module tells.
+    Its ``lineno``/``col_offset`` (UTF-8 byte columns) locate it in the source.
+
+    >>> tree = ast.parse("revision = 'b2'\\ndown_revision: str = 'a1'\\n")
+    >>> ast.literal_eval(assigned_value(tree, "down_revision"))
+    'a1'
+    """
+    found: ast.expr | None = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if not any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            continue
+        if found is not None or len(targets) != 1:
+            return None
+        found = value
+    return found
 
 
 # ``revision = "abc"`` at the start of a line: for a file that does not even parse.

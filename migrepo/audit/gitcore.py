@@ -1,0 +1,154 @@
+"""The git work tree of a migrations directory, and its HEAD, through GitPython.
+
+The lowest layer of :mod:`migrepo.audit`: opening the repository that holds a
+path, naming paths as git does, reading HEAD and whether the work tree is
+dirty, the :class:`CommitInfo` of a commit, and :func:`wrap_errors`, which
+turns every GitPython failure into a :class:`~migrepo.errors.GitError` whose
+cause is GitPython's exception. :mod:`migrepo.audit.gitrepo` (file state,
+history, blame) and :mod:`migrepo.audit.walk` build on it.
+
+GitPython is imported inside the functions, never at module import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrepo.errors import GitError
+
+if TYPE_CHECKING:
+    import git
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """One commit, as ``git log`` describes it."""
+
+    sha: str
+    author: str  # "Name <email>"
+    date: str  # author date, ISO 8601 with offset
+    subject: str
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    def to_dict(self) -> dict[str, str]:
+        return {"sha": self.sha, "author": self.author, "date": self.date, "subject": self.subject}
+
+
+@contextmanager
+def wrap_errors(action: str) -> Iterator[None]:
+    """Turn GitPython's exceptions into :class:`GitError`, keeping them as the cause."""
+    import git
+
+    try:
+        yield
+    except (git.GitError, ValueError, OSError) as exc:
+        # GitCommandError keeps git's stderr as "\n  stderr: '...'".
+        detail = re.sub(r"^\s*stderr: '(.*)'\s*$", r"\1", getattr(exc, "stderr", ""), flags=re.S)
+        line = " ".join((detail or str(exc)).split()) or type(exc).__name__
+        raise GitError(f"git could not {action}: {line}") from exc
+
+
+def open_repo(path: str | os.PathLike[str]) -> git.Repo | None:
+    """The git work tree holding ``path``, or None outside one (or without git).
+
+    The caller closes the repo (``repo.close()``, or ``with open_repo(...)``).
+    """
+    try:
+        import git
+    except ImportError:  # GitPython could not find a git executable
+        return None
+    start = Path(path).absolute()
+    while not start.is_dir() and start != start.parent:
+        start = start.parent
+    try:
+        repo = git.Repo(start, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    except (git.GitError, OSError) as exc:
+        raise GitError(f"git could not open the repository holding {start}: {exc}") from exc
+    if repo.bare or repo.working_tree_dir is None:
+        repo.close()
+        return None
+    return repo
+
+
+def work_tree(repo: git.Repo) -> Path:
+    """The root of the work tree, with symbolic links resolved."""
+    assert repo.working_tree_dir is not None
+    return Path(repo.working_tree_dir).resolve()
+
+
+def relative_path(repo: git.Repo, path: str | os.PathLike[str]) -> str | None:
+    """``path`` as git names it (relative to the work tree, '/'-separated), or None outside."""
+    try:
+        inside = Path(path).resolve().relative_to(work_tree(repo))
+    except ValueError:
+        return None
+    return inside.as_posix()
+
+
+def relative_paths(
+    repo: git.Repo, paths: Iterable[str | os.PathLike[str]]
+) -> dict[str | os.PathLike[str], str | None]:
+    """:func:`relative_path` of many files, resolving each folder once, not each file.
+
+    A file that is itself a symbolic link keeps its own name, as git tracks it.
+    String operations, not pathlib: this runs for every revision file.
+    """
+    root = str(work_tree(repo))
+    folders: dict[str, str | None] = {}
+    found: dict[str | os.PathLike[str], str | None] = {}
+    for path in paths:
+        parent, name = os.path.split(os.path.abspath(os.fspath(path)))
+        if parent not in folders:
+            real = os.path.realpath(parent)
+            if real == root:
+                folders[parent] = ""
+            elif real.startswith(root.rstrip(os.sep) + os.sep):
+                folders[parent] = Path(real[len(root.rstrip(os.sep)) + 1:]).as_posix() + "/"
+            else:
+                folders[parent] = None
+        folder = folders[parent]
+        found[path] = None if folder is None else folder + name
+    return found
+
+
+def head(repo: git.Repo) -> tuple[str | None, bool]:
+    """The HEAD commit (None on a branch with no commit yet) and whether the work tree is dirty.
+
+    Untracked files do not make it dirty.
+    """
+    sha = _head_sha(repo)
+    with wrap_errors("compare the work tree with HEAD"):
+        return sha, repo.is_dirty(untracked_files=False)
+
+
+def _head_sha(repo: git.Repo) -> str | None:
+    import git
+
+    with wrap_errors("read HEAD"):
+        try:
+            sha: str = repo.head.commit.hexsha
+            return sha
+        except ValueError:
+            if repo.head.is_detached:
+                raise
+        # HEAD names a branch: unborn when that branch has no commit yet (exit 1),
+        # broken when it names a commit git does not have (exit 128).
+        ref = repo.head.reference.path
+        try:
+            repo.git.show_ref("--verify", "--quiet", ref)
+        except git.GitCommandError as exc:
+            if exc.status == 1:
+                return None
+            raise
+        raise GitError(f"git could not read HEAD: {ref} names a commit git cannot read")
