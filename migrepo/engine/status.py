@@ -158,7 +158,7 @@ def status(directory: Directory = None, x_arg: XArgs = None) -> Status:
     current = database_revisions()
     ledger_error = None
     try:
-        rows = ledger_entries(directory)
+        rows = ledger_entries()
     except Exception as exc:  # best effort: the version table alone still tells a lot
         from migrepo._text import mask_passwords
 
