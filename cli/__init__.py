@@ -499,25 +499,27 @@ def sync(options: o.SyncOptions) -> None:
     then the database is upgraded to the work tree's heads. Revisions the
     work tree has are never downgraded.
     """
-    plan = _repository.sync(options=options)
+    plan = _repository.sync(options=options)  # ids may come from alembic_version: escape them
     dry_run = options.dry_run
     sources = {rev.revision: rev for rev in plan.recovered}
     if plan.in_sync:
-        click.echo(f"Already in sync: the database is at {', '.join(plan.current)}.")
+        click.echo(printable(f"Already in sync: the database is at {', '.join(plan.current)}."))
         return
     verb = "Would" if dry_run else "Did"
-    click.echo(f"Database at:     {', '.join(plan.current) or '<base>'}")
-    click.echo(f"Work tree heads: {', '.join(plan.heads) or '<base>'}")
+    click.echo(printable(f"Database at:     {', '.join(plan.current) or '<base>'}"))
+    click.echo(printable(f"Work tree heads: {', '.join(plan.heads) or '<base>'}"))
     for revision in plan.downgrade:
         found = sources.get(revision)
         origin = f" (content {found.content_hash[:12]}, from {found.source})" if found else ""
-        click.echo(f"{verb} downgrade {revision}{origin}")
+        click.echo(printable(f"{verb} downgrade {revision}{origin}"))
     for revision in plan.upgrade:
-        click.echo(f"{verb} upgrade {revision}")
+        click.echo(printable(f"{verb} upgrade {revision}"))
     if not plan.upgrade:
         now = "would then be" if dry_run else "is now"
         at = ", ".join(plan.kept) or "<base>"
-        click.echo(f"Nothing to upgrade: the database {now} at this work tree's heads ({at}).")
+        click.echo(
+            printable(f"Nothing to upgrade: the database {now} at this work tree's heads ({at}).")
+        )
 
 
 # --- deploy-time state: status, resolve (cli/_status.py; --plan is on upgrade/downgrade) ---

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 from flask.cli import with_appcontext
 
+from migrepo._text import printable
 from migrepo.cli._errors import MigrepoCommand
 from migrepo.cli._options import directory_option, lock_timeout_option, pick_directory, x_args
 
@@ -63,7 +64,7 @@ def status(directory: str | None, check: bool, output_format: str) -> None:
         click.echo(json.dumps(found.as_json(), default=_json_default, indent=2))
     else:
         for line in format_status(found):
-            click.echo(line)
+            click.echo(printable(line))  # ids from alembic_version, ledger values
     if check and found.exit_code:
         raise click.exceptions.Exit(found.exit_code)
 
@@ -204,10 +205,10 @@ def echo_plan(
     found = plan(directory, revision, direction, x_arg)
     at = ", ".join(found.current) or "<base>"
     if not found.steps:
-        click.echo(f"Nothing to {direction}: the database is at {at}.")
+        click.echo(printable(f"Nothing to {direction}: the database is at {at}."))
         return
-    click.echo(f"Database at {at}; {direction} to {revision} would run:")
+    click.echo(printable(f"Database at {at}; {direction} to {revision} would run:"))
     for number, step in enumerate(found.steps, 1):
         where = f" [{step.database}]" if step.database else ""
-        click.echo(f"{number}. {step.direction} {step.revision}{where}: {step.message}")
-        click.echo(f"   {step.path or '(no file)'} {step.file_hash or ''}".rstrip())
+        click.echo(printable(f"{number}. {step.direction} {step.revision}{where}: {step.message}"))
+        click.echo(printable(f"   {step.path or '(no file)'} {step.file_hash or ''}".rstrip()))

@@ -404,6 +404,10 @@ def test_log_verify_and_errors_escape_control_characters(proj: Project) -> None:
         result = proj.run(command)
         assert result.exit_code == 1 and "zz" in result.output, result.output
         assert "\x1b" not in result.output, result.output
+    # status and sync print the database's revisions themselves, not through an error.
+    for command in (("status",), ("upgrade", "--plan"), ("sync", "--dry-run")):
+        result = proj.run(*command)
+        assert "zz" in result.output and "\x1b" not in result.output, result.output
 
 
 def test_blame_and_show_escape_git_authors_and_subjects(tmp_path: Path, proj: Project) -> None:
