@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 # The names Alembic reads from a revision module.
 _FIELDS = ("revision", "down_revision", "branch_labels", "depends_on")
 _NAMES = frozenset((*_FIELDS, "__doc__"))
-# Characters Alembic refuses in a revision id (Revision.verify_rev_id): every
-# command that loads the graph through Alembic fails on them, so the reader does too.
-_ILLEGAL = frozenset("@-+:")
 # Names through which a module can set its globals without binding them.
 _DYNAMIC = frozenset(("globals", "vars", "locals", "exec", "eval", "setattr", "__import__"))
 # Alembic's own rule for which files in a version directory are revisions.
@@ -368,7 +365,10 @@ def _record(path: Path, values: dict[str, Any]) -> RevisionRecord:
         raise RevisionFileError(
             str(path), None, "no `revision = '...'` assignment; every revision file needs one"
         )
-    illegal = sorted(set(revision).intersection(_ILLEGAL))
+    # Every command that loads the graph through Alembic fails on these, so the reader does too.
+    from migrepo._compat import revision_illegal_chars
+
+    illegal = sorted(set(revision).intersection(revision_illegal_chars()))
     if illegal:
         raise RevisionFileError(
             str(path),
