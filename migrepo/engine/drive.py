@@ -173,40 +173,34 @@ def _split_range(revision: str, sql: bool) -> tuple[str | None, str]:
 def upgrade(
     run: Run, revision: str, *, sql: bool = False, tag: str | None = None, config: Any = None
 ) -> None:
-    config = config if config is not None else run.config
-    script = run.script if config is run.config else run.script_directory(config)
-    starting_rev, revision = _split_range(revision, sql)
-
-    def upgrade_revs(rev: Any, context: Any) -> Any:
-        return script._upgrade_revs(revision, rev)  # private: what command.upgrade calls
-
-    run.run_env(
-        upgrade_revs,
-        config=config,
-        script=script,
-        as_sql=sql,
-        starting_rev=starting_rev,
-        destination_rev=revision,
-        tag=tag,
-    )
+    _move(run, revision, "upgrade", sql=sql, tag=tag, config=config)
 
 
 def downgrade(
     run: Run, revision: str, *, sql: bool = False, tag: str | None = None, config: Any = None
 ) -> None:
+    _move(run, revision, "downgrade", sql=sql, tag=tag, config=config)
+
+
+def _move(
+    run: Run, revision: str, direction: str, *, sql: bool, tag: str | None, config: Any
+) -> None:
+    """Run the steps to ``revision`` as ``command.upgrade`` or ``command.downgrade`` does."""
     from alembic.util import CommandError
 
     config = config if config is not None else run.config
     script = run.script if config is run.config else run.script_directory(config)
     starting_rev, revision = _split_range(revision, sql)
-    if starting_rev is None and sql:
+    if direction == "downgrade" and starting_rev is None and sql:
         raise CommandError("downgrade with --sql requires <fromrev>:<torev>")
+    # Private, but they are what command.upgrade and command.downgrade call for their steps.
+    steps = script._upgrade_revs if direction == "upgrade" else script._downgrade_revs
 
-    def downgrade_revs(rev: Any, context: Any) -> Any:
-        return script._downgrade_revs(revision, rev)  # private: what command.downgrade calls
+    def revisions(rev: Any, context: Any) -> Any:
+        return steps(revision, rev)
 
     run.run_env(
-        downgrade_revs,
+        revisions,
         config=config,
         script=script,
         as_sql=sql,
