@@ -135,15 +135,19 @@ def head(repo: git.Repo) -> tuple[str | None, bool]:
 def _head_sha(repo: git.Repo) -> str | None:
     import git
 
+    # One `git rev-parse`, not `repo.head.commit`: that starts a persistent
+    # `git cat-file`, and GitPython before 3.2.1 leaks it (an unclosed pipe and
+    # an unreaped process) when git refuses the repository, as it does under
+    # "dubious ownership". This runs on the upgrade path, so it must not leak.
     with wrap_errors("read HEAD"):
         try:
-            sha: str = repo.head.commit.hexsha
+            sha: str = repo.git.rev_parse("--verify", "--quiet", "HEAD^{commit}")
             return sha
-        except ValueError:
-            if repo.head.is_detached:
+        except git.GitCommandError as exc:
+            if exc.status != 1 or repo.head.is_detached:
                 raise
         # HEAD names a branch: unborn when that branch has no commit yet (exit 1),
-        # broken when it names a commit git does not have (exit 128).
+        # broken when it names a commit git does not have (exit 0).
         ref = repo.head.reference.path
         try:
             repo.git.show_ref("--verify", "--quiet", ref)
