@@ -22,6 +22,7 @@ from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import (
     GroupOptions,
     directory_option,
+    format_option,
     lock_timeout_option,
     migration_run_options,
     pass_options,
@@ -230,12 +231,11 @@ def show(options: o.ShowOptions) -> None:
 @click.option(
     "--graph", is_flag=True, help="Draw the revisions as a graph, like `git log --graph`."
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json", "dot", "mermaid"]),
-    default="text",
-    show_default=True,
+@format_option(
+    "text",
+    "json",
+    "dot",
+    "mermaid",
     help="Output format: Alembic's text, or the graph as JSON, Graphviz dot or Mermaid.",
 )
 @pass_options("HistoryOptions")
@@ -405,14 +405,7 @@ def rebase(directory: str | None, onto: str | None, dry_run: bool, revision: str
     default=None,
     help="Only entries for this revision id, or a unique prefix of one.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json")
 def log(
     directory: str | None, limit: int | None, revision: str | None, output_format: str
 ) -> None:
@@ -545,13 +538,8 @@ def _shallow_note(report: Any) -> None:
 
 @db.command()
 @directory_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format: a block per revision, or a JSON list of objects.",
+@format_option(
+    "text", "json", help="Output format: a block per revision, or a JSON list of objects."
 )
 @click.argument("revisions", nargs=-1, metavar="[REV]...")
 def blame(directory: str | None, output_format: str, revisions: tuple[str, ...]) -> None:

@@ -171,3 +171,15 @@ def migration_run_options(f: F) -> F:
     ):
         f = option(f)
     return f
+
+
+def format_option(*choices: str, help: str = "Output format.") -> Callable[[F], F]:
+    """``--format``, as ``output_format``; the first choice is the default."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(choices or ("text", "json")),
+        default=(choices or ("text",))[0],
+        show_default=True,
+        help=help,
+    )

@@ -16,7 +16,13 @@ from flask.cli import with_appcontext
 
 from migrepo._text import printable
 from migrepo.cli._errors import MigrepoCommand
-from migrepo.cli._options import directory_option, lock_timeout_option, pick_directory, x_args
+from migrepo.cli._options import (
+    directory_option,
+    format_option,
+    lock_timeout_option,
+    pick_directory,
+    x_args,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,14 +35,7 @@ F = TypeVar("F", bound=Callable[..., Any])
     is_flag=True,
     help="Exit with the status's code (0 at head, 3 pending, 4 ahead, 5 heads, 6 dirty).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json")
 def status(directory: str | None, check: bool, output_format: str) -> None:
     """Show every revision and its state in this database, oldest first.
 
