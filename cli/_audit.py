@@ -22,6 +22,7 @@ from migrepo.cli._options import (
     single_transaction_option,
     x_arg_option,
 )
+from migrepo.engine import log as _log
 from migrepo.engine import repository as _repository
 
 if TYPE_CHECKING:
@@ -75,9 +76,9 @@ def log(
     where git's history stops, and commits it lacks are marked.
     """
     directory = pick_directory(directory)
-    rows = _repository.ledger_log(directory, limit, revision)
+    rows = _log.ledger_log(directory, limit, revision)
     commits = [row["git_commit"] for row in rows if row["git_commit"]]
-    boundary, missing = _repository.ledger_commits_missing(directory, commits)
+    boundary, missing = _log.ledger_commits_missing(directory, commits)
     if boundary:
         click.echo(
             f"note: shallow clone: git's history stops at {', '.join(b[:7] for b in boundary)}; "

@@ -26,6 +26,7 @@ from migrepo.cli._options import (
     x_arg_option,
 )
 from migrepo.engine import commands as _commands
+from migrepo.engine import init as _init
 from migrepo.engine import repository as _repository
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 def list_templates() -> None:
     """List the available migration repository templates."""
     click.echo("Available templates:\n")
-    for name, summary in _commands.list_templates():
+    for name, summary in _init.list_templates():
         click.echo(f"{name} - {summary}")
 
 
@@ -60,7 +61,7 @@ def list_templates() -> None:
 @pass_options("InitOptions")
 def init(options: o.InitOptions) -> None:
     """Create a new migrations directory."""
-    _commands.init(options=options)
+    _init.init(options=options)
 
 
 @command()

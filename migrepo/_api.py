@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from migrepo.engine import commands as _commands
+from migrepo.engine import init as _init
 from migrepo.engine import views as _views
 from migrepo.errors import MigrepoError
 
@@ -57,7 +58,7 @@ def _exit_on_error(f: Callable[P, R]) -> Callable[P, R]:
 def list_templates() -> None:
     """List the available migration repository templates."""
     print("Available templates:\n")
-    for name, summary in _commands.list_templates():
+    for name, summary in _init.list_templates():
         print(f"{name} - {summary}")
 
 
@@ -71,7 +72,7 @@ def init(
     """Create a new migrations directory."""
     from migrepo.engine import options as o
 
-    _commands.init(options=o.InitOptions(directory, multidb, template, package))
+    _init.init(options=o.InitOptions(directory, multidb, template, package))
 
 
 @_exit_on_error

@@ -18,8 +18,6 @@ _TYPE_CHECKING = {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
 # Modules that were over the limit before the rule was set; new ones may not join.
 # Known debts to pay (issue 9 item 3), listed so that no new one joins them unseen.
 OVER_THE_LIMIT = {
-    "migrepo.engine.commands",
-    "migrepo.engine.repository",
     "migrepo.engine.run",
 }
 KNOWN_CIRCLES: list[list[str]] = []

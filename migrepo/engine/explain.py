@@ -144,6 +144,7 @@ def _database_ahead(
     """
     from migrepo.audit import sync as _sync
     from migrepo.engine import commands as _commands
+    from migrepo.engine import log as _log
     from migrepo.engine import repository as _repository
 
     if not isinstance(argument, str):
@@ -151,7 +152,7 @@ def _database_ahead(
     try:
         if not known and argument not in _repository.database_revisions():
             return None
-        rows = _commands.ledger_entries(revision=argument)
+        rows = _log.ledger_entries(revision=argument)
         path = _commands.resolve_directory(directory)
     except Exception:  # the explanation is best effort: Alembic's own message still holds
         return None

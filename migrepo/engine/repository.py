@@ -13,19 +13,18 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from migrepo.engine import drive
-from migrepo.engine.checks import check_rev_range
+from migrepo.engine.checks import check_rev_range, match_revision
 from migrepo.engine.commands import (
     XArgs,
     get_config,
     graph_of,
-    ledger_entries,
     merge,
     new_run,
-    read_ledger,
     resolve_directory,
     state,
 )
-from migrepo.errors import AppContextError, MigrepoError, UnknownRevision, UsageError
+from migrepo.engine.log import read_ledger
+from migrepo.errors import AppContextError, MigrepoError
 
 log = logging.getLogger("migrepo")
 
@@ -319,47 +318,11 @@ def blame(
     by_revision = {found.record.revision: found for found in files if found.record is not None}
     if revisions:
         known = list(by_revision)
-        order = list(dict.fromkeys(_match_revision(known, rev) for rev in revisions))
+        order = list(dict.fromkeys(match_revision(known, rev) for rev in revisions))
     else:
         order = newest_first(build_graph([f.record for f in files if f.record is not None]))
     chosen = [by_revision[rev] for rev in order]
     return _git.blame(chosen, run.directory, version_locations(config))
-
-
-def _match_revision(known: Sequence[str], argument: str) -> str:
-    """The revision id ``argument`` names: the id itself, or a prefix of exactly one id."""
-
-    if argument in known:
-        return argument
-    matches = sorted(rev for rev in known if argument and rev.startswith(argument))
-    if not matches:
-        raise UnknownRevision(argument)
-    if len(matches) > 1:
-        raise UsageError(
-            f"revision prefix {argument!r} is ambiguous ({', '.join(matches)}): "
-            "give more characters"
-        )
-    return matches[0]
-
-
-def ledger_log(
-    directory: str | os.PathLike[str] | None = None,
-    limit: int | None = None,
-    revision: str | None = None,
-) -> list[dict[str, Any]]:
-    """What ``flask db log`` shows: ledger rows, newest first, at most ``limit``.
-
-    ``revision`` is a revision id or, as for :func:`blame`, a unique prefix of
-    one among the ids the ledger holds (the file may be gone). A prefix
-    that matches nothing gives no rows.
-    """
-    if revision is None:
-        return ledger_entries(limit)
-    rows = ledger_entries(revision=revision, prefix=True)
-    ids = {row["revision"] for row in rows}
-    if ids:
-        rows = [row for row in rows if row["revision"] == _match_revision(sorted(ids), revision)]
-    return rows[:limit] if limit is not None else rows
 
 
 def _shown_scripts(
@@ -399,29 +362,3 @@ def shown_blame(
             raise found.error
     locations = version_locations(get_config(directory))
     return _git.blame(files, resolve_directory(directory), locations)
-
-
-def ledger_commits_missing(
-    directory: str | os.PathLike[str] | None, commits: Sequence[str]
-) -> tuple[tuple[str, ...], set[str]]:
-    """In a shallow clone: its boundary commits, and which of ``commits`` it lacks.
-
-    Outside a shallow clone, ``((), set())`` without starting git. Best effort:
-    when git cannot tell, nothing is missing.
-    """
-    from migrepo.audit import walk
-    from migrepo.audit.gitrepo import open_repo
-    from migrepo.errors import GitError
-
-    path = resolve_directory(directory)
-    boundary = walk.shallow_boundary_at(path)
-    if not boundary:
-        return (), set()
-    try:
-        repo = open_repo(path)
-        if repo is None:
-            return boundary, set()
-        with repo:
-            return boundary, walk.missing_commits(repo, commits)
-    except (GitError, OSError):
-        return boundary, set()

@@ -145,7 +145,8 @@ class Status:
 def status(directory: Directory = None, x_arg: XArgs = None) -> Status:
     """The state of every revision of the migrations directory in the app's databases."""
     from migrepo import graph as g
-    from migrepo.engine.commands import get_config, ledger_entries
+    from migrepo.engine.commands import get_config
+    from migrepo.engine.log import ledger_entries
     from migrepo.engine.repository import database_revisions
     from migrepo.store.reader import read_revision_files
 
