@@ -615,7 +615,7 @@ def sqlite_url_for(tmp_path: Path) -> str:
 
 
 def test_hooks_compose_with_the_callers_keywords() -> None:
-    from migrepo.engine.run import Hooks
+    from migrepo.engine.run_hooks import Hooks
 
     calls: list[str] = []
     hooks = Hooks(
