@@ -6,10 +6,9 @@ passed to Alembic explicitly: ``EnvironmentContext(config, script, fn=...)``
 then ``script.run_env()``. What each one prints is exactly what the Alembic
 command of the same name prints.
 
-Moving the database needs ``ScriptDirectory._upgrade_revs``,
-``_downgrade_revs`` and ``_stamp_revs``, and ``history -i`` sets
-``Script._db_current_indicator``: they are private, but they are what
-Alembic's own commands call, and Alembic offers no public equivalent.
+The steps of ``upgrade``, ``downgrade`` and ``stamp`` and the "(current)"
+mark of ``history -i`` need private Alembic calls, as Alembic's own commands
+make them: they are in :mod:`migrepo._compat`, with the reason.
 """
 
 from __future__ import annotations
@@ -19,18 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from alembic.script import Script
 
-    from migrepo._config import Config
     from migrepo.engine.run import Run
-
-
-def _revision_environment(config: Config) -> bool:
-    from alembic.util import asbool
-
-    getter = getattr(config, "get_alembic_option", None)  # Alembic 1.16+
-    value = getter("revision_environment") if getter else config.get_main_option(
-        "revision_environment"
-    )
-    return bool(asbool(value))
 
 
 def revision(
@@ -49,6 +37,8 @@ def revision(
     from alembic import autogenerate as autogen
     from alembic.util import CommandError
 
+    from migrepo._compat import revision_environment
+
     config, script = run.config, run.script
     command_args = dict(
         message=message,
@@ -62,7 +52,7 @@ def revision(
         depends_on=None,
     )
     revision_context = autogen.RevisionContext(config, script, command_args)
-    environment = _revision_environment(config)
+    environment = revision_environment(config)
     if autogenerate:
         environment = True
         if sql:
@@ -144,9 +134,11 @@ def merge(
     """``alembic merge``: ``ScriptDirectory.generate_revision`` with several heads."""
     from alembic.util import rev_id as new_rev_id
 
+    from migrepo._compat import revision_environment
+
     config, script = run.config, run.script
     template_args = {"config": config}
-    if _revision_environment(config):
+    if revision_environment(config):
         run.run_env(lambda rev, context: [], as_sql=False, template_args=template_args)
     return script.generate_revision(
         rev_id or new_rev_id(),
@@ -188,16 +180,17 @@ def _move(
     """Run the steps to ``revision`` as ``command.upgrade`` or ``command.downgrade`` does."""
     from alembic.util import CommandError
 
+    from migrepo._compat import downgrade_steps, upgrade_steps
+
     config = config if config is not None else run.config
     script = run.script if config is run.config else run.script_directory(config)
     starting_rev, revision = _split_range(revision, sql)
     if direction == "downgrade" and starting_rev is None and sql:
         raise CommandError("downgrade with --sql requires <fromrev>:<torev>")
-    # Private, but they are what command.upgrade and command.downgrade call for their steps.
-    steps = script._upgrade_revs if direction == "upgrade" else script._downgrade_revs
+    steps = upgrade_steps if direction == "upgrade" else downgrade_steps
 
     def revisions(rev: Any, context: Any) -> Any:
-        return steps(revision, rev)
+        return steps(script, revision, rev)
 
     run.run_env(
         revisions,
@@ -215,6 +208,8 @@ def stamp(
 ) -> None:
     from alembic.util import CommandError, to_list, to_tuple
 
+    from migrepo._compat import stamp_steps
+
     script = run.script
     starting_rev = None
     destination_revs: list[str] = []
@@ -231,7 +226,7 @@ def stamp(
         destination_revs.append(target)
 
     def do_stamp(rev: Any, context: Any) -> Any:
-        return script._stamp_revs(to_tuple(destination_revs), rev)  # private, as command.stamp
+        return stamp_steps(script, to_tuple(destination_revs), rev)
 
     run.run_env(
         do_stamp,
@@ -293,6 +288,8 @@ def history(
 ) -> None:
     from alembic.util import CommandError
 
+    from migrepo._compat import mark_current, revision_environment
+
     config, script = run.config, run.script
     base: str | None
     head: str | None
@@ -302,12 +299,12 @@ def history(
         base, head = rev_range.strip().split(":")
     else:
         base = head = None
-    environment = _revision_environment(config) or indicate_current
+    environment = revision_environment(config) or indicate_current
 
     def display(base: Any, head: Any, currents: Any = ()) -> None:
         for sc in script.walk_revisions(base=base or "base", head=head or "heads"):
             if indicate_current:
-                sc._db_current_indicator = sc.revision in currents  # private, as command.history
+                mark_current(sc, sc.revision in currents)
             config.print_stdout(
                 sc.cmd_format(
                     verbose=verbose,
