@@ -255,14 +255,14 @@ def check(*, options: CheckOptions) -> None:
 # --- reading -----------------------------------------------------------------
 
 
-def show(*, options: ShowOptions) -> None:
-    drive.show(new_run(options.directory), options.revision)
+def show(*, options: ShowOptions, run: Run | None = None) -> None:
+    drive.show(run or new_run(options.directory), options.revision)
 
 
-def history(*, options: HistoryOptions) -> None:
+def history(*, options: HistoryOptions, run: Run | None = None) -> None:
     check_rev_range(options.rev_range)
     drive.history(
-        new_run(options.directory, x_arg=options.x_arg),
+        run or new_run(options.directory, x_arg=options.x_arg),
         options.rev_range,
         verbose=options.verbose,
         indicate_current=options.indicate_current,
@@ -316,10 +316,3 @@ def graph_of(config: Config) -> nx.DiGraph:
         if found.error is not None:
             raise found.error
     return build_graph(found.record for found in files if found.record is not None)
-
-
-def current_revisions(
-    directory: str | os.PathLike[str] | None = None, x_arg: XArgs = None
-) -> set[str]:
-    """The revisions the database (every database, for multidb) is at."""
-    return drive.current_heads(new_run(directory, x_arg=x_arg))

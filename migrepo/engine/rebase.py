@@ -234,7 +234,7 @@ def _check_applied(run: Run, graph: nx.DiGraph, branches: list[_Branch]) -> None
     from migrepo.graph import ancestors, node
 
     try:
-        current = database_revisions()
+        current = database_revisions(run)
         rows = read_ledger(run)
     except MigrepoError:
         raise

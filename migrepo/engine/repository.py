@@ -15,13 +15,10 @@ from typing import TYPE_CHECKING, Any
 from migrepo.engine import drive
 from migrepo.engine.checks import check_rev_range, match_revision
 from migrepo.engine.commands import (
-    XArgs,
     get_config,
     graph_of,
     merge,
     new_run,
-    resolve_directory,
-    state,
 )
 from migrepo.engine.log import read_ledger
 from migrepo.errors import AppContextError, MigrepoError
@@ -52,8 +49,8 @@ def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoErr
     return None
 
 
-def database_revisions() -> set[str]:
-    """The revisions the databases the app migrates are at, from their version tables.
+def database_revisions(run: Run) -> set[str]:
+    """The revisions the databases ``run``'s app migrates are at, from their version tables.
 
     Read with SQLAlchemy, without running env.py: the version table's name and
     schema are ``Migrate(...)``'s (``version_table``, ``version_table_schema``).
@@ -65,20 +62,18 @@ def database_revisions() -> set[str]:
     from functools import partial
 
     import sqlalchemy as sa
-    from flask import current_app
 
     from migrepo.db.io import run_on
-    from migrepo.db.ledger import DEFAULT_TABLE
 
-    current = state()
-    if current.db is None:
+    if run.db is None:
         raise AppContextError("Migrate was set up without a database: use `Migrate(app, db)`")
-    args = current.configure_args
+    args = run.configure_args
     schema = args.get("version_table_schema")
     table = sa.table(
         args.get("version_table") or "alembic_version", sa.column("version_num"), schema=schema
     )
-    ledger = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
+    ledger = run.settings.ledger_table
+
     def read(connection: sa.Connection, *, default: bool) -> set[str]:
         inspector = sa.inspect(connection)
         if not default and not inspector.has_table(ledger, schema=schema):
@@ -88,17 +83,16 @@ def database_revisions() -> set[str]:
         return set(connection.scalars(sa.select(table.c.version_num)))
 
     found: set[str] = set()
-    for bind, engine in current.db.engines.items():
+    for bind, engine in run.db.engines.items():
         found |= run_on(engine, partial(read, default=bind is None))
     return found
 
 
-def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str) -> list[str]:
+def revisions_in_range(run: Run, rev_range: str) -> list[str]:
     """The revision ids in an Alembic range such as ``ae1:head``, newest first."""
-
     check_rev_range(rev_range)
     base, _, head = rev_range.partition(":")
-    script = new_run(directory).script
+    script = run.script
     return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
 
 
@@ -150,7 +144,7 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
         subject.ledger_error = mask_passwords(str(exc).strip().splitlines()[0])
     else:
         try:
-            subject.database = database_revisions()
+            subject.database = database_revisions(run)
         except Exception:  # the ledger was read: a database error here is too rare to report
             subject.database = None
     return run_checks(subject)
@@ -325,10 +319,7 @@ def blame(
     return _git.blame(chosen, run.directory, version_locations(config))
 
 
-def _shown_scripts(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs
-) -> list[Script]:
-    run = new_run(directory, x_arg=x_arg)
+def _shown_scripts(run: Run, revision: str) -> list[Script]:
     script = run.script
     target: Any = revision
     if revision == "current":
@@ -336,16 +327,7 @@ def _shown_scripts(
     return [sc for sc in script.get_revisions(target) if sc is not None]
 
 
-def shown_revisions(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
-) -> list[str]:
-    """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
-    return [sc.revision for sc in _shown_scripts(directory, revision, x_arg)]
-
-
-def shown_blame(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
-) -> Blame:
+def shown_blame(run: Run, revision: str) -> Blame:
     """:func:`blame` of the revisions ``show REVISION`` prints, in Alembic's order.
 
     Reads only their files, not every revision file as :func:`blame` does.
@@ -355,10 +337,9 @@ def shown_blame(
     from migrepo.audit import gitrepo as _git
     from migrepo.store.reader import read_revision_file, version_locations
 
-    scripts = _shown_scripts(directory, revision, x_arg)
+    scripts = _shown_scripts(run, revision)
     files = [read_revision_file(Path(sc.path)) for sc in scripts]
     for found in files:
         if found.error is not None:
             raise found.error
-    locations = version_locations(get_config(directory))
-    return _git.blame(files, resolve_directory(directory), locations)
+    return _git.blame(files, run.directory, version_locations(run.config))
