@@ -152,7 +152,7 @@ def upgrade(
     """Upgrade the database to a later revision."""
     from migrepo.engine import options as o
 
-    _commands.upgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
+    _commands.upgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg=x_arg))
 
 
 @_exit_on_error
@@ -166,7 +166,7 @@ def downgrade(
     """Revert the database to an earlier revision."""
     from migrepo.engine import options as o
 
-    _commands.downgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
+    _commands.downgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg=x_arg))
 
 
 @_exit_on_error

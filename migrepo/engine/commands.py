@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -200,13 +201,7 @@ def upgrade(*, options: MoveOptions) -> None:
     """
     revision = options.revision or "head"
     check_target(revision)
-    run = new_run(options.directory, x_arg=options.x_arg)
-    run.config  # noqa: B018 - a missing migrations directory is reported before the lock
-    with run.moving(
-        lock=not options.sql,
-        lock_timeout=options.lock_timeout,
-        single_transaction=options.single_transaction,
-    ), run.recording("upgrade"):
+    with _changing(options, "upgrade") as run:
         if not options.sql:
             from migrepo.engine.dirty import refuse_if_dirty
 
@@ -218,31 +213,34 @@ def downgrade(*, options: MoveOptions) -> None:
     """Downgrade the database to ``options.revision`` (default ``-1``); as :func:`upgrade`."""
     revision = options.revision or "-1"
     check_target(revision)
-    run = new_run(options.directory, x_arg=options.x_arg)
-    run.config  # noqa: B018 - a missing migrations directory is reported before the lock
     if options.sql and revision == "-1":
         # Offline mode has no database to count back from.
         revision = "head:-1"
-    with run.moving(
-        lock=not options.sql,
-        lock_timeout=options.lock_timeout,
-        single_transaction=options.single_transaction,
-    ), run.recording("downgrade"):
+    with _changing(options, "downgrade") as run:
         drive.downgrade(run, revision, sql=options.sql, tag=options.tag)
 
 
 def stamp(*, options: StampOptions) -> None:
     """Set the database's revision without running migrations; as :func:`upgrade`."""
+    with _changing(options, "stamp") as run:
+        drive.stamp(
+            run, options.revision, sql=options.sql, tag=options.tag, purge=options.purge
+        )
+
+
+@contextmanager
+def _changing(options: MoveOptions | StampOptions, direction: str) -> Iterator[Run]:
+    """The frame of ``upgrade``, ``downgrade`` and ``stamp``: one run, holding the
+    migration lock (except with ``--sql``) in the options' transaction mode, and
+    recording ``direction`` steps in the ledger."""
     run = new_run(options.directory, x_arg=options.x_arg)
     run.config  # noqa: B018 - a missing migrations directory is reported before the lock
     with run.moving(
         lock=not options.sql,
         lock_timeout=options.lock_timeout,
         single_transaction=options.single_transaction,
-    ), run.recording("stamp"):
-        drive.stamp(
-            run, options.revision, sql=options.sql, tag=options.tag, purge=options.purge
-        )
+    ), run.recording(direction):
+        yield run
 
 
 def check(*, options: CheckOptions) -> None:
