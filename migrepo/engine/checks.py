@@ -257,4 +257,3 @@ def match_revision(known: Sequence[str], argument: str) -> str:
             "give more characters"
         )
     return matches[0]
-

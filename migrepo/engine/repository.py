@@ -14,12 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrepo.engine import drive
 from migrepo.engine.checks import check_rev_range, match_revision
-from migrepo.engine.commands import (
-    get_config,
-    graph_of,
-    merge,
-    new_run,
-)
+from migrepo.engine.commands import get_config, graph_of, merge, new_run
 from migrepo.engine.log import read_ledger
 from migrepo.errors import AppContextError, MigrepoError
 
