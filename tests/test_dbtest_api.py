@@ -26,7 +26,12 @@ def test_clean_history_passes_every_check_and_leaves_the_app_database(proj: Proj
         found = [c.run() for c in checks(target)]
         folder = Path(target.removeprefix("sqlite:///")).parent
     assert [o.check for o in found] == [
-        "single-head", "upgrade", "model-match", "stairway", "stairway", "round-trip"
+        "single-head",
+        "upgrade",
+        "model-match",
+        "stairway",
+        "stairway",
+        "round-trip",
     ]
     assert all(o.passed for o in found), found
     assert found[3].revision is not None and found[3].revision != found[4].revision
@@ -37,8 +42,12 @@ def test_clean_history_passes_every_check_and_leaves_the_app_database(proj: Proj
 def test_outcome_to_dict() -> None:
     outcome = Outcome("stairway", False, "abc", "broken")
     assert outcome.to_dict() == {
-        "check": "stairway", "passed": False, "revision": "abc", "reason": "broken",
-        "bind": None, "skipped": False,
+        "check": "stairway",
+        "passed": False,
+        "revision": "abc",
+        "reason": "broken",
+        "bind": None,
+        "skipped": False,
     }
 
 
@@ -63,12 +72,14 @@ def test_the_app_database_is_refused(proj: Project, tmp_path: Path) -> None:
     app = proj.app(email=True)
     same_file = f"sqlite:///{tmp_path}/./app.db"
     with app.app_context():
-        with pytest.raises(UsageError, match="app's configured database"):
-            with throwaway_database(url=same_file):
-                pass
+        with (
+            pytest.raises(UsageError, match="app's configured database"),
+            throwaway_database(url=same_file),
+        ):
+            pass
         with pytest.raises(UsageError, match="app's configured database"):
             upgrade_to(same_file, "head")
-        with pytest.raises(UsageError, match="not empty"):
-            with throwaway_database(url=proj.url):  # its exact URL: allowed, but not empty
-                pass
+        # Its exact URL is allowed, but the database is not empty.
+        with pytest.raises(UsageError, match="not empty"), throwaway_database(url=proj.url):
+            pass
     assert len(proj.version()) == 1
