@@ -211,9 +211,17 @@ def _stairway(state: _State, script: Script, first: bool) -> Outcome:
     run = state.run()
     stage = "downgrade to base before the stairway"
     try:
-        if first:
+        before = {}
+        if first:  # the upgrade check left the database at the heads
             drive.downgrade(run, "base")
-        before = state.snapshot()
+            left = differences({}, state.snapshot())
+            if left:
+                state.broken = f"the stairway failed at {revision}"
+                return _failed(
+                    "stairway", revision, "the downgrade to base leaves " + summary(left)
+                )
+        else:
+            before = state.snapshot()
         stage = "upgrade"
         drive.upgrade(run, revision)
         after = state.snapshot()
