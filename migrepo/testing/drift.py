@@ -118,6 +118,7 @@ def drift(
             with _replayed(urls[bind], ignore) as replayed, _reading(engine) as live:
                 for difference in compare(live, replayed, ignore, run.configure_args):
                     found.append(_with_bind(difference, bind))
+    found.sort(key=lambda d: (d.bind or "", d.name, d.kind))
     return Drift(current, tuple(found))
 
 
