@@ -67,8 +67,8 @@ def run_test(proj: Project, *args: str) -> tuple[int, dict[str, dict[str, object
     result = proj.run("test", "--format", "json", *args, app=proj.app(email=True))
     assert "Traceback" not in result.output
     found = json.loads(result.stdout)
-    keyed = {f"{c['check']}:{c['revision'] or ''}": c for c in found["checks"]}
-    return result.exit_code, keyed
+    keyed = {f"{c['check']}:{c['revision'] or ''}": c for c in reversed(found["checks"])}
+    return result.exit_code, keyed  # the first outcome of each check and revision
 
 
 @pytest.fixture
@@ -118,11 +118,12 @@ def test_a_pass_downgrade(any_proj: Project, db_args: tuple[str, ...]) -> None:
     history(any_proj, email_down="    pass")
     code, found = run_test(any_proj, *db_args)
     assert code == 1
-    assert found["stairway:r1"]["passed"] is True
+    # Caught on the way from the heads down to base, before the stairway climbs up.
     failed = found["stairway:r2"]
     assert failed["passed"] is False
     assert failed["reason"] == (
-        "the downgrade does not undo the upgrade: extra column user.email_address"
+        "downgrading from the heads to base, the downgrade of r2 does not undo its upgrade: "
+        "extra column user.email_address"
     )
     assert found["round-trip:"]["skipped"] is True
 
@@ -170,10 +171,16 @@ def test_text_output_and_exit_status(proj: Project) -> None:
     history(proj, email_down="    pass")
     result = proj.run("test", app=proj.app(email=True))
     assert result.exit_code == 1
-    lines = result.output.strip().splitlines()
-    assert "FAIL stairway r2: the downgrade does not undo the upgrade" in "\n".join(lines)
-    assert "SKIP round-trip: not run: the stairway failed at r2" in lines
-    assert lines[-1] == "4 passed, 2 failed"
+    assert result.stdout.splitlines() == [
+        "ok   single-head r2",
+        "ok   upgrade",
+        "ok   model-match",
+        "FAIL stairway r2: downgrading from the heads to base, the downgrade of r2 does not "
+        "undo its upgrade: extra column user.email_address",
+        "SKIP stairway r2: not run: the stairway failed at r2",
+        "SKIP round-trip: not run: the stairway failed at r2",
+        "3 passed, 3 failed",
+    ]
 
 
 def test_a_flask_migrate_env_py_runs_on_the_throwaway_database(proj: Project) -> None:
@@ -267,7 +274,10 @@ def test_every_bind_of_a_multidb_app(tmp_path: Path) -> None:
         failed = [c for c in json.loads(result.stdout)["checks"] if not c["passed"]]
         assert failed[0]["check"] == "stairway"
         assert failed[0]["revision"] == "r1"
-        assert failed[0]["reason"] == "the downgrade to base leaves extra table users:item_users"
+        assert failed[0]["reason"] == (
+            "downgrading from the heads to base, the downgrade of r1 does not undo its "
+            "upgrade: extra table users:item_users"
+        )
 
 
 def test_multidb_urls_per_bind(tmp_path: Path) -> None:
@@ -287,3 +297,22 @@ def test_help() -> None:
 
     assert _testing.test.help and _testing.drift.help
     assert textwrap.dedent(_testing.test.help).strip()
+
+
+def test_heads_recorded_in_the_heads_file_pass(proj: Project) -> None:
+    history(proj)
+    revision(proj, "r3", "r1", "    pass", "    pass")
+    proj.ok("heads", "--write")
+    code, found = run_test(proj)
+    assert found["single-head:"]["passed"] is True
+
+
+def test_an_async_app(tmp_path: Path) -> None:
+    with project(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'app.db'}") as proj:
+        proj.ok("init", "-t", "aioflask")
+        proj.ok("migrate", "-m", "one", "--rev-id", "r1")
+        proj.ok("upgrade")
+        assert proj.ok("test").stdout.splitlines()[-1] == "5 passed"
+        assert proj.ok("drift").stdout.startswith("No drift")
+        scratch = f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
+        assert proj.ok("test", "--url", scratch).stdout.splitlines()[-1] == "5 passed"

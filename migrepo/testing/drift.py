@@ -147,18 +147,27 @@ def _reading(engine: Engine) -> Iterator[Connection]:
     on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
     if on_disk and not os.path.exists(url.database or ""):
         raise UsageError(f"the database file {url.database} does not exist")
-    with engine.connect() as conn:
-        try:
-            yield conn
-        finally:
-            conn.rollback()
+    from migrepo.testing._target import sync_engine
+
+    reader = sync_engine(url) if engine.dialect.is_async else engine
+    try:
+        with reader.connect() as conn:
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+    finally:
+        if reader is not engine:
+            reader.dispose()
 
 
 @contextmanager
 def _replayed(url: str, ignore: set[str]) -> Iterator[MetaData]:
-    from sqlalchemy import MetaData, create_engine
+    from sqlalchemy import MetaData
 
-    engine = create_engine(url)
+    from migrepo.testing._target import sync_engine
+
+    engine = sync_engine(url)
     try:
         metadata = MetaData()
         with engine.connect() as conn:
