@@ -305,6 +305,7 @@ def test_heads_recorded_in_the_heads_file_pass(proj: Project) -> None:
     proj.ok("heads", "--write")
     code, found = run_test(proj)
     assert found["single-head:"]["passed"] is True
+    assert code == 0, found  # a branched history: the stairway walks each branch
 
 
 def test_an_async_app(tmp_path: Path) -> None:
