@@ -317,3 +317,11 @@ def test_an_async_app(tmp_path: Path) -> None:
         assert proj.ok("drift").stdout.startswith("No drift")
         scratch = f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
         assert proj.ok("test", "--url", scratch).stdout.splitlines()[-1] == "5 passed"
+
+
+def test_a_custom_version_table_is_not_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    with project(tmp_path, url, migrate_kwargs={"version_table": "schema_version"}) as proj:
+        history(proj)
+        code, found = run_test(proj)
+    assert code == 0, found

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 class _State:
     urls: dict[str, str]
     directory: str | None
+    version_table: str = "alembic_version"
     upgraded: Snapshot | None = None  # bind -> snapshot, flattened as "bind:table"
     broken: str | None = None  # why the database is no longer in a known state
     order: list[str] = field(default_factory=list)
@@ -36,7 +37,7 @@ class _State:
         return TargetRun.to(self.urls, self.directory)
 
     def snapshot(self) -> Snapshot:
-        exclude = {"alembic_version"}
+        exclude = {self.version_table}
         whole: Snapshot = {}
         for bind, url in self.urls.items():
             for name, table in snapshot(url, exclude).items():
@@ -49,6 +50,7 @@ def build(target: Target, directory: str | None) -> list[Check]:
     refuse_app_database(urls)
     state = _State(urls, directory)
     run = state.run()
+    state.version_table = run.configure_args.get("version_table") or state.version_table
     try:
         scripts = _oldest_first(run.script)
     finally:
