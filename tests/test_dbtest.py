@@ -202,8 +202,11 @@ def test_an_env_py_with_its_own_engine_is_refused(proj: Project, tmp_path: Path)
     )
     (proj.migrations / "env.py").write_text(env)
     result = proj.run("test", app=proj.app(email=True))
-    assert result.exit_code == 1
-    assert "migrepo cannot redirect" in result.output
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(
+        "Error: env.py configured Alembic with a database migrepo cannot redirect"
+    )
+    assert "Traceback" not in result.output
     assert proj.tables(f"sqlite:///{other}") == set()
 
 
@@ -325,3 +328,16 @@ def test_a_custom_version_table_is_not_schema(tmp_path: Path) -> None:
         history(proj)
         code, found = run_test(proj)
     assert code == 0, found
+
+
+def test_group_x_arguments_reach_env_py(proj: Project) -> None:
+    from tests.apps import RECORDING_ENV
+
+    history(proj)
+    (proj.migrations / "env.py").write_text(RECORDING_ENV)
+    proj.ok("upgrade")
+    (proj.migrations / "xargs.jsonl").unlink()
+    proj.ok("-x", "tenant=a", "test", app=proj.app(email=True))
+    proj.ok("-x", "tenant=a", "drift", app=proj.app(email=True))
+    lines = (proj.migrations / "xargs.jsonl").read_text().splitlines()
+    assert lines and set(lines) == {'["tenant=a"]'}
