@@ -341,3 +341,13 @@ def test_group_x_arguments_reach_env_py(proj: Project) -> None:
     proj.ok("-x", "tenant=a", "drift", app=proj.app(email=True))
     lines = (proj.migrations / "xargs.jsonl").read_text().splitlines()
     assert lines and set(lines) == {'["tenant=a"]'}
+
+
+def test_a_bind_the_migrations_do_not_cover_is_refused_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    other = tmp_path / "cache.db"
+    with project(tmp_path, url, binds={"cache": f"sqlite:///{other}"}) as proj:
+        history(proj)  # a one-database env.py: the cache bind is not migrated
+        result = proj.run("test", "--url", f"sqlite:///{tmp_path}/./cache.db")
+        assert result.exit_code == 2
+        assert "is the app's configured database ('cache')" in result.output

@@ -126,7 +126,12 @@ def _same_database(a: Any, b: Any) -> bool:
 
 def refuse_app_database(urls: Mapping[str, str]) -> None:
     """A UsageError if a URL points at one of the app's databases without being its URL."""
-    for bind, engine in app_engines().items():
+    from migrepo.engine.run import state
+
+    every = dict(app_engines())
+    for key, engine in (getattr(state().db, "engines", None) or {}).items():
+        every.setdefault(key or "", engine)  # binds the migrations do not cover, too
+    for bind, engine in every.items():
         configured = engine.url.render_as_string(hide_password=False)
         for given in urls.values():
             if _same_database(given, engine.url) and given != configured:
