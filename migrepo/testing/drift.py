@@ -98,7 +98,8 @@ def drift(
     version_table = run.configure_args.get("version_table") or DEFAULT_VERSION_TABLE
     ignore = {version_table, run.ledger_table}
     engines = app_engines()
-    heads = {bind: _live_heads(engine, version_table) for bind, engine in engines.items()}
+    schema = run.configure_args.get("version_table_schema")
+    heads = {b: _live_heads(e, version_table, schema) for b, e in engines.items()}
     revisions = set(heads.values())
     if len(revisions) > 1:
         raise UsageError(
@@ -141,11 +142,12 @@ def _with_bind(difference: Difference, bind: str) -> Difference:
     return Difference(difference.kind, difference.name, difference.live, difference.history, bind)
 
 
-def _live_heads(engine: Engine, version_table: str) -> tuple[str, ...]:
+def _live_heads(engine: Engine, version_table: str, schema: str | None) -> tuple[str, ...]:
     from alembic.runtime.migration import MigrationContext
 
+    opts = {"version_table": version_table, "version_table_schema": schema}
     with _reading(engine) as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": version_table})
+        context = MigrationContext.configure(conn, opts=opts)
         return tuple(sorted(context.get_current_heads()))
 
 
