@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from migrepo.cli import _audit, _graph, _migrate, _status
+from migrepo.cli import _audit, _graph, _migrate, _status, _testing
 from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import GroupOptions, directory_option, x_arg_option
 
@@ -55,3 +55,5 @@ for _command in (*_migrate.COMMANDS, *_graph.COMMANDS, *_audit.COMMANDS):
 
 db.add_command(_status.status)
 db.add_command(_status.resolve)
+db.add_command(_testing.test)
+db.add_command(_testing.drift)
