@@ -96,6 +96,11 @@ class Hooks:
     # it then wins over a value env.py passes; otherwise env.py's own value wins.
     transaction_mode_given: bool = False
     process_revision_directives: tuple[Callable[..., None], ...] = ()
+    # Offline runs only: render for this dialect (``postgresql``, ``mysql``, ...)
+    # instead of the app's database.
+    dialect: str | None = None
+    # Called with each MigrationContext right after ``configure()`` made it.
+    after_configure: tuple[Callable[[Any], None], ...] = ()
 
     def merge(self, kw: dict[str, Any]) -> dict[str, Any]:
         """The keywords of one ``configure()`` call, with this run's hooks added."""
@@ -113,6 +118,10 @@ class Hooks:
                 merged["transaction_per_migration"] = self.transaction_per_migration
             else:
                 merged.setdefault("transaction_per_migration", self.transaction_per_migration)
+        if self.dialect is not None:
+            merged.pop("connection", None)
+            merged.pop("dialect_name", None)
+            merged["url"] = f"{self.dialect}://"
         return merged
 
 
@@ -253,6 +262,8 @@ class Run:
 
         def configure_with_hooks(*args: Any, **options: Any) -> None:
             configure(*args, **hooks.merge(options))
+            for hook in hooks.after_configure:
+                hook(env.get_context())
 
         # env.py reaches this instance through alembic.context, whose functions
         # look the method up on the instance at each call: setting it here
