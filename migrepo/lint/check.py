@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite", "mssql", "oracle")
 SUPPRESSION = re.compile(
-    r"#\s*migrepo:\s*allow\b\s*(?P<rules>[\w-]+(?:\s*,\s*[\w-]+)*)?(?P<rest>.*)$"
+    r"#\s*migrepo:\s*allow\b\s*(?P<rules>[A-Za-z][\w-]*(?:\s*,\s*[A-Za-z][\w-]*)*)?(?P<rest>.*)$"
 )
 
 
