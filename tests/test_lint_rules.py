@@ -228,3 +228,45 @@ def test_the_app_database_is_the_default_dialect(base: Project) -> None:
     _, found = lint_json(base, "r2")
     assert found["dialect"] == "sqlite"
     assert "index-not-concurrent" not in rules_of(found)
+
+
+BATCH = """
+with op.batch_alter_table("account") as batch_op:
+    batch_op.drop_column("name")
+    batch_op.create_unique_constraint("uq_id", ["id"])
+"""
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_batch_operations_are_checked(base: Project, dialect: str) -> None:
+    """On SQLite a batch would recreate the table, which offline mode cannot do without
+    copy_from; lint checks the batch's own operations instead."""
+    path = write_ops(base, "r2", "r1", BATCH)
+    assert base.run("upgrade", "--sql", "r1:r2").exit_code != 0  # Alembic refuses on SQLite
+    _, found = lint_json(base, "r2", "--dialect", dialect)
+    (drop,) = [f for f in found["findings"] if f["rule"] == "drop-column"]
+    assert (drop["table"], drop["column"]) == ("account", "name")
+    assert drop["line"] == line_of(path, "batch_alter_table")
+    assert ("constraint-validates" in rules_of(found)) is (dialect == "postgresql")
+
+
+def test_batch_copy_is_not_a_dropped_table(base: Project) -> None:
+    write_ops(
+        base,
+        "r2",
+        "r1",
+        """
+        account = sa.Table(
+            "account",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.String(50)),
+        )
+        with op.batch_alter_table("account", copy_from=account, recreate="always") as batch_op:
+            batch_op.alter_column("name", nullable=True)
+        """,
+    )
+    _, found = lint_json(base, "r2", "--dialect", "sqlite")
+    assert rules_of(found) == set()
+    shown = json.loads(base.ok("sql", "r2", "--format", "json").stdout)
+    assert "batch_recreate" in {row["op"] for row in shown}

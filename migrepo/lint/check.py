@@ -161,7 +161,9 @@ def lint(
     if not chosen:
         return report
     steps = selection.each_once(script, chosen, "upgrade")
-    found = capture(run, steps.fn, direction="upgrade", scripts=chosen, dialect=name)
+    found = capture(
+        run, steps.fn, direction="upgrade", scripts=chosen, dialect=name, structure_only=True
+    )
     report.dialect = found.dialect
     by_revision: dict[str, list[Any]] = {s.revision: [] for s in chosen}
     for op in found.operations:
