@@ -17,6 +17,7 @@ CONCURRENT_INDEX = """
 with op.get_context().autocommit_block():
     op.create_index("ix_name", "account", ["name"], postgresql_concurrently=True)
 """
+SAFE_COLUMN = 'op.add_column("account", sa.Column("email", sa.String(20)))'
 UPDATE = 'op.execute(sa.table("account", sa.column("name", sa.String)).update().values(name="x"))'
 
 # rule id -> (dialect, the op that breaks it, a safe counterpart)
@@ -150,6 +151,14 @@ def test_irreversible_downgrade(base: Project) -> None:
     _, found = lint_json(base, "r2", "--dialect", "postgresql")
     (finding,) = [f for f in found["findings"] if f["rule"] == "irreversible-downgrade"]
     assert "no downgrade()" in finding["message"]
+
+
+def test_a_merge_has_nothing_to_undo(base: Project) -> None:
+    write_ops(base, "b1", "r1", SAFE_COLUMN, 'op.drop_column("account", "email")')
+    write_ops(base, "b2", "r1", "pass", "pass")
+    write_ops(base, "m1", ("b1", "b2"), "pass", "pass")
+    _, found = lint_json(base, "b2", "m1", "--dialect", "postgresql")
+    assert found["findings"] == []
 
 
 def test_new_tables_are_not_existing_tables(base: Project) -> None:

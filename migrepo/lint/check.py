@@ -196,7 +196,10 @@ def ignored_rules(value: Any) -> set[str]:
 
 
 def _downgrade(revision: Script) -> list[Hit]:
-    """``irreversible-downgrade``, read from the file: the downgrade never runs here."""
+    """``irreversible-downgrade``, read from the file: the downgrade never runs here.
+
+    A revision whose upgrade is empty too (a merge) has nothing to undo.
+    """
     from migrepo.lint.capture import Operation
 
     try:
@@ -204,18 +207,27 @@ def _downgrade(revision: Script) -> list[Hit]:
             tree = ast.parse(f.read(), filename=revision.path)
     except (OSError, SyntaxError, ValueError):
         return []
+    functions = {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    upgrade, downgrade = functions.get("upgrade"), functions.get("downgrade")
+    if upgrade is not None and _empty(upgrade):
+        return []
     where = Operation("downgrade", revision.revision, "downgrade", revision.path, 1)
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "downgrade":
-            where.line = node.lineno
-            body = [
-                n
-                for n in node.body
-                if not isinstance(n, ast.Pass)
-                and not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
-            ]
-            return [] if body else [Hit("irreversible-downgrade", where, "only pass")]
-    return [Hit("irreversible-downgrade", where, "no downgrade()")]
+    if downgrade is None:
+        return [Hit("irreversible-downgrade", where, "no downgrade()")]
+    where.line = downgrade.lineno
+    return [Hit("irreversible-downgrade", where, "only pass")] if _empty(downgrade) else []
+
+
+def _empty(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Only ``pass``, ``...`` or a docstring."""
+    return all(
+        isinstance(n, ast.Pass) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+        for n in function.body
+    )
 
 
 def _findings(
