@@ -284,3 +284,28 @@ def test_help_names_every_rule(base: Project) -> None:
             assert rule in text
     assert "--since" in base.ok("lint", "--help").output
     assert "--down" in base.ok("sql", "--help").output
+
+
+def test_an_env_py_written_for_flask_migrate(base: Project) -> None:
+    """Such a file calls context.configure() itself, with its own url: --dialect and the
+    capture still apply, and lint reads the database through its online branch."""
+    from tests.test_failures import FLASK_MIGRATE_ENV
+
+    (base.migrations / "env.py").write_text(FLASK_MIGRATE_ENV)
+    write_ops(base, "r2", "r1", PLAIN_INDEX)
+    code, found = lint_json(base, "--dialect", "postgresql")
+    assert found["revisions"] == ["r1", "r2"] and code == 1
+    assert {f["rule"] for f in found["findings"]} == {"index-not-concurrent"}
+    shown = base.ok("sql", "r2", "--dialect", "postgresql").stdout
+    assert "CREATE INDEX ix_name ON account (name);" in shown
+
+
+def test_nothing_of_a_run_outlives_it(base: Project) -> None:
+    """The dialect and the recorder live in the run's hooks, and only for the capture."""
+    write_ops(base, "r2", "r1", PLAIN_INDEX)
+    app = base.app()
+    assert base.run("lint", "--dialect", "postgresql", app=app).exit_code == 1
+    assert "dialect" not in app.extensions["migrate"].configure_args
+    # The same app then renders for its own database.
+    shown = base.ok("sql", "r2", app=app).stdout
+    assert "BEGIN;" not in shown  # SQLite: no transactional DDL in offline mode
