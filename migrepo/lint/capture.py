@@ -118,13 +118,11 @@ def capture(
     return found
 
 
-def revision_paths(scripts: Sequence[Script]) -> dict[str, str]:
-    """Each revision file's path, as given and resolved, to its revision id."""
+def revision_paths(scripts: Sequence[Script], *, resolved: bool = False) -> dict[str, str]:
+    """Each revision file's path (``resolved``: its real path) to its revision id."""
     paths: dict[str, str] = {}
     for script in scripts:
-        path = script.path
-        paths[path] = script.revision
-        paths[os.path.realpath(path)] = script.revision
+        paths[os.path.realpath(script.path) if resolved else script.path] = script.revision
     return paths
 
 
@@ -134,7 +132,9 @@ class _Recorder:
     ) -> None:
         self.found = found
         self.structure_only = structure_only
+        self.scripts = scripts
         self.paths = revision_paths(scripts)
+        self.resolved: dict[str, str] | None = None  # built only if a path is not as given
         self.current: Operation | None = None
         self.autocommit = 0
         self.last_revision: str | None = None
@@ -208,15 +208,24 @@ class _Recorder:
 
     def locate(self) -> tuple[str | None, str | None, int | None]:
         """The revision, file and line of the innermost frame in a revision file."""
-        frame = sys._getframe(3)
-        while frame is not None:
-            filename = frame.f_code.co_filename
-            revision = self.paths.get(filename)
-            if revision is not None:
-                self.last_revision = revision
-                return revision, filename, frame.f_lineno
-            frame = frame.f_back  # type: ignore[assignment]
+        for paths in (self.paths, None):
+            if paths is None:  # a file imported under another spelling of its path
+                if self.resolved is None:
+                    self.resolved = revision_paths(self.scripts, resolved=True)
+                paths = self.resolved
+            frame = sys._getframe(3)
+            while frame is not None:
+                filename = frame.f_code.co_filename
+                revision = paths.get(filename if paths is self.paths else _real(filename))
+                if revision is not None:
+                    self.last_revision = revision
+                    return revision, filename, frame.f_lineno
+                frame = frame.f_back  # type: ignore[assignment]
         return self.last_revision, None, None
+
+
+def _real(filename: str) -> str:
+    return os.path.realpath(filename) if os.path.isabs(filename) else filename
 
 
 def _inside_batch_recreate() -> bool:

@@ -160,7 +160,7 @@ def lint(
     report.revisions = chosen
     if not chosen:
         return report
-    steps = selection.each_once(script, chosen, "upgrade")
+    steps = selection.each_once(script, chosen, "upgrade", ordered=True)
     found = capture(
         run, steps.fn, direction="upgrade", scripts=chosen, dialect=name, structure_only=True
     )

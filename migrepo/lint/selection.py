@@ -41,20 +41,25 @@ def in_order(script: ScriptDirectory, chosen: Sequence[Script]) -> list[Script]:
     return ordered
 
 
-def each_once(script: ScriptDirectory, chosen: Sequence[Script], direction: str) -> Steps:
-    """One step per chosen revision, parents first (children first downwards)."""
+def each_once(
+    script: ScriptDirectory, chosen: Sequence[Script], direction: str, *, ordered: bool = False
+) -> Steps:
+    """One step per chosen revision, parents first (children first downwards).
+
+    ``ordered``: ``chosen`` is already parents first (as every selection here returns it).
+    """
     from alembic.runtime.migration import MigrationStep
 
-    ordered = in_order(script, chosen)
+    ordered_scripts = list(chosen) if ordered else in_order(script, chosen)
     if direction == "downgrade":
-        ordered.reverse()
+        ordered_scripts.reverse()
     make = (
         MigrationStep.upgrade_from_script
         if direction == "upgrade"
         else MigrationStep.downgrade_from_script
     )
-    steps = [make(script.revision_map, s) for s in ordered]
-    return Steps(lambda heads, context: steps, ordered)
+    steps = [make(script.revision_map, s) for s in ordered_scripts]
+    return Steps(lambda heads, context: steps, ordered_scripts)
 
 
 def for_sql(script: ScriptDirectory, revision: str, direction: str) -> Steps:
@@ -107,8 +112,8 @@ def pending(run: Run) -> list[Script]:
     applied: set[str] = set()
     if current:
         applied = {s.revision for s in script.iterate_revisions(tuple(current), "base")}
-    everything = in_order(script, list(script.walk_revisions()))
-    return [s for s in everything if s.revision not in applied]
+    parents_first = reversed(list(script.walk_revisions()))
+    return [s for s in parents_first if s.revision not in applied]
 
 
 def since(run: Run, ref: str) -> list[Script]:
