@@ -309,3 +309,33 @@ def test_nothing_of_a_run_outlives_it(base: Project) -> None:
     # The same app then renders for its own database.
     shown = base.ok("sql", "r2", app=app).stdout
     assert "BEGIN;" not in shown  # SQLite: no transactional DDL in offline mode
+
+
+def test_several_databases_write_no_sql_files(
+    tmp_path: Path, flask_app_file: Any
+) -> None:
+    """`upgrade --sql` writes <bind>.sql files in the working directory; sql and lint
+    record the statements instead, and leave such files alone."""
+    import subprocess
+    import sys
+
+    url, binds = f"sqlite:///{tmp_path / 'main.db'}", {"users": f"sqlite:///{tmp_path / 'u.db'}"}
+    app_file = flask_app_file(url, binds)
+    flask = [sys.executable, "-m", "flask", "--app", str(app_file), "db"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*flask, *args], cwd=tmp_path, check=False, capture_output=True, text=True
+        )
+
+    assert run("init", "--multidb").returncode == 0
+    assert run("migrate", "--rev-id", "r1").returncode == 0
+    (tmp_path / "users.sql").write_text("kept\n")
+    shown = run("sql", "r1")
+    assert shown.returncode == 0, shown.stderr
+    assert "CREATE TABLE item_users" in shown.stdout and "CREATE TABLE user" in shown.stdout
+    linted = run("lint", "--format", "json")
+    assert linted.returncode == 0, linted.stderr
+    assert json.loads(linted.stdout)["revisions"] == ["r1"]
+    assert (tmp_path / "users.sql").read_text() == "kept\n"
+    assert not (tmp_path / ".sql").exists()

@@ -101,6 +101,8 @@ class Hooks:
     dialect: str | None = None
     # Called with each MigrationContext right after ``configure()`` made it.
     after_configure: tuple[Callable[[Any], None], ...] = ()
+    # Multi-database offline runs write <bind>.sql files, unless a capture records the SQL.
+    write_sql_files: bool = True
 
     def merge(self, kw: dict[str, Any]) -> dict[str, Any]:
         """The keywords of one ``configure()`` call, with this run's hooks added."""

@@ -108,13 +108,14 @@ def capture(
     found = Capture(direction)
     recorder = _Recorder(found, scripts, structure_only)
     hooks = run.hooks
-    saved = hooks.dialect, hooks.after_configure
+    saved = hooks.dialect, hooks.after_configure, hooks.write_sql_files
     hooks.dialect = dialect
     hooks.after_configure = (*hooks.after_configure, recorder.install)
+    hooks.write_sql_files = False
     try:
         run.run_env(fn, as_sql=True, starting_rev=starting_rev, destination_rev=destination_rev)
     finally:
-        hooks.dialect, hooks.after_configure = saved
+        hooks.dialect, hooks.after_configure, hooks.write_sql_files = saved
     return found
 
 
