@@ -118,8 +118,7 @@ def _run_offline(
         log.info("Migrating database %s", name or "<default>")
         if to_files:
             log.info("Writing output to %s.sql", name)
-        opened = open(f"{name}.sql", "w", encoding="utf-8") if to_files else io.StringIO()
-        with opened as buffer:
+        with _script_file(f"{name}.sql") if to_files else io.StringIO() as buffer:
             context.configure(
                 url=engine.url,
                 output_buffer=buffer,
@@ -129,6 +128,10 @@ def _run_offline(
             )
             with context.begin_transaction():
                 context.run_migrations(engine_name=name)
+
+
+def _script_file(path: str) -> Any:
+    return open(path, "w", encoding="utf-8")
 
 
 def _run_online(
