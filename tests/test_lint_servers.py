@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.apps import Project, project
+from tests.apps import project
 from tests.lint_helpers import USER_TABLE, write_ops
 
 PLAIN_INDEX = 'op.create_index("ix_name", "account", ["name"])'
