@@ -15,7 +15,6 @@ from migrepo.lint.check import Report
 from migrepo.lint.rules import RULES
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFO_URI = "https://github.com/migrepo/migrepo#linting-migrations"
 
 
 def to_sarif(report: Report, root: str, version: str) -> dict[str, Any]:
@@ -25,7 +24,6 @@ def to_sarif(report: Report, root: str, version: str) -> dict[str, Any]:
     driver = {
         "name": "migrepo",
         "version": version,
-        "informationUri": INFO_URI,
         "rules": [
             {
                 "id": rule.id,
