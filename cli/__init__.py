@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from migrepo.cli import _audit, _graph, _migrate, _status, _testing
+from migrepo.cli import _audit, _graph, _lint, _migrate, _status, _testing
 from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import GroupOptions, directory_option, x_arg_option
 
@@ -57,3 +57,5 @@ db.add_command(_status.status)
 db.add_command(_status.resolve)
 db.add_command(_testing.test)
 db.add_command(_testing.drift)
+db.add_command(_lint.sql)  # flask db sql, flask db lint: cli/_lint.py
+db.add_command(_lint.lint)

@@ -182,6 +182,8 @@ class Run:
 
         def configure_with_hooks(*args: Any, **options: Any) -> None:
             configure(*args, **hooks.merge(options))
+            for hook in hooks.after_configure:
+                hook(env.get_context())
 
         # env.py reaches this instance through alembic.context, whose functions
         # look the method up on the instance at each call: setting it here

@@ -36,6 +36,13 @@ class Hooks:
     # it then wins over a value env.py passes; otherwise env.py's own value wins.
     transaction_mode_given: bool = False
     process_revision_directives: tuple[Callable[..., None], ...] = ()
+    # Offline runs only: render for this dialect (``postgresql``, ``mysql``, ...)
+    # instead of the app's database.
+    dialect: str | None = None
+    # Called with each MigrationContext right after ``configure()`` made it.
+    after_configure: tuple[Callable[[Any], None], ...] = ()
+    # Multi-database offline runs write <bind>.sql files, unless a capture records the SQL.
+    write_sql_files: bool = True
 
     def merge(self, kw: dict[str, Any]) -> dict[str, Any]:
         """The keywords of one ``configure()`` call, with this run's hooks added."""
@@ -53,6 +60,10 @@ class Hooks:
                 merged["transaction_per_migration"] = self.transaction_per_migration
             else:
                 merged.setdefault("transaction_per_migration", self.transaction_per_migration)
+        if self.dialect is not None:
+            merged.pop("connection", None)
+            merged.pop("dialect_name", None)
+            merged["url"] = f"{self.dialect}://"
         return merged
 
 
