@@ -10,6 +10,23 @@ from tests.apps import Project, project
 pytest_plugins = ["tests.pg", "tests.mysql"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def git_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Git reads a global config of the suite's own, and no system config.
+
+    The tests commit with the identity set here, whatever the machine's
+    config says (CI's may have no user.name; a developer's may sign commits,
+    or trust every directory with safe.directory). Set for the whole session
+    and undone at its end: it is what git, and each `flask db` subprocess, reads.
+    """
+    path = tmp_path_factory.mktemp("git-config") / "gitconfig"
+    path.write_text("[user]\n\tname = migrepo tests\n\temail = tests@migrepo.invalid\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GIT_CONFIG_GLOBAL", str(path))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        yield
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'app.db'}"
