@@ -1,13 +1,29 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.apps import Project, project
 
 pytest_plugins = ["tests.pg", "tests.mysql"]
+
+# Under CI, every run tests the same examples and no timing decides: recent Hypothesis
+# versions load a profile like this one by themselves, the lowest (6.100) does not.
+# Loaded before any test module makes its settings objects, which inherit from it.
+settings.register_profile(
+    "migrepo-ci",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+if os.environ.get("CI"):
+    settings.load_profile("migrepo-ci")
 
 
 @pytest.fixture(scope="session", autouse=True)
