@@ -4,15 +4,15 @@ The lowest layer of :mod:`migrepo.audit`: opening the repository that holds a
 path, naming paths as git does, reading HEAD and whether the work tree is
 dirty, the :class:`CommitInfo` of a commit, and :func:`wrap_errors`, which
 turns every GitPython failure into a :class:`~migrepo.errors.GitError` whose
-cause is GitPython's exception.
+cause is GitPython's exception. :mod:`migrepo.audit.gitrepo` (file state,
+history, blame) and :mod:`migrepo.audit.walk` build on it.
 
 Objects are read with :func:`cat_file`, one ``git cat-file`` process per
 call, never through GitPython's object database (``repo.odb``, ``Commit``,
 ``Tree``): that starts a persistent ``git cat-file`` that GitPython before
 3.2.1 leaks when git refuses the repository. The repositories
 :func:`open_repo` returns also stop such a process themselves when closed
-(:func:`_stop_persistent`), should anything start one. :mod:`migrepo.audit.gitrepo` (file state,
-history, blame) and :mod:`migrepo.audit.walk` build on it.
+(:func:`_stop_persistent`), should anything start one.
 
 GitPython is imported inside the functions, never at module import.
 """
