@@ -169,15 +169,17 @@ def _head_sha(repo: git.Repo) -> str | None:
         raise GitError(f"git could not read HEAD: {ref} names a commit git cannot read")
 
 
-def cat_file(repo: git.Repo, option: str, requests: Sequence[str]) -> list[bytes | None]:
+def cat_file(
+    repo: git.Repo, option: str, requests: Sequence[str], action: str = "read git's objects"
+) -> list[bytes | None]:
     """``git cat-file --batch`` or ``--batch-check`` for each request, in one process.
 
     A request is an object name (a full hash, ``<commit>:<path>``...) on one
     line. The answer is, for each, the object's header (``--batch-check``:
     ``b"<hash> <type> <size>"``) or header and content (``--batch``), or None
     when git has no such object. The process ends with the call, so a
-    repository git refuses raises :class:`~migrepo.errors.GitError` and
-    leaves nothing running.
+    repository git refuses raises :class:`~migrepo.errors.GitError` (``git
+    could not <action>: ...``) and leaves nothing running.
     """
     if not requests:
         return []
@@ -187,7 +189,7 @@ def cat_file(repo: git.Repo, option: str, requests: Sequence[str]) -> list[bytes
     with tempfile.TemporaryFile() as stdin:
         stdin.write("".join(f"{request}\n" for request in requests).encode())
         stdin.seek(0)
-        with wrap_errors("read git's object database"):
+        with wrap_errors(action):
             output: bytes = repo.git.cat_file(
                 option, istream=stdin, stdout_as_string=False, strip_newline_in_stdout=False
             )

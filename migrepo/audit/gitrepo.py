@@ -150,7 +150,7 @@ def read_blob(repo: git.Repo, blob_hash: str) -> bytes | None:
     """
     if not _FULL_HASH.fullmatch(blob_hash.lower()):
         return None
-    (found,) = cat_file(repo, "--batch", [blob_hash.lower()])
+    (found,) = cat_file(repo, "--batch", [blob_hash.lower()], f"read blob {blob_hash}")
     if found is None:
         return None
     header, _, data = found.partition(b"\n")
@@ -183,7 +183,10 @@ def commits_and_branches_with(
         ]
     if "\n" in relpath:  # no line of cat-file's input can name it
         return output.split(), []
-    found = cat_file(repo, "--batch-check", [f"{ref.path}:{relpath}" for ref in candidates])
+    found = cat_file(
+        repo, "--batch-check", [f"{ref.path}:{relpath}" for ref in candidates],
+        f"find the branches that hold {relpath}",
+    )
     branches = [
         ref.name
         for ref, header in zip(candidates, found, strict=True)

@@ -126,7 +126,7 @@ def missing_commits(repo: git.Repo, shas: Iterable[str]) -> set[str]:
     """The commits among ``shas`` that git's object database does not have."""
     wanted = sorted(set(shas))
     named = [sha for sha in wanted if _HEX.fullmatch(sha)]
-    found = cat_file(repo, "--batch-check", named)
+    found = cat_file(repo, "--batch-check", named, "look up commits")
     have = {sha for sha, header in zip(named, found, strict=True) if header is not None}
     return set(wanted) - have
 
