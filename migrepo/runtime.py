@@ -58,7 +58,9 @@ def run_migrations(
     db = _database()
     args = {**_state().configure_args, **configure_args}
     names = [""] + (bind_names() if multidb else [])
-    engines = {name: _engine(db, name) for name in names}
+    # `flask db test` and drift run on a throwaway database: its engines, not the app's.
+    targets = context.config.attributes.get("migrepo.targets") or {}
+    engines = {name: targets.get(name) or _engine(db, name) for name in names}
     for name, engine in engines.items():
         url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
         if name:
