@@ -1,13 +1,46 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.apps import Project, project
 
 pytest_plugins = ["tests.pg", "tests.mysql"]
+
+# Under CI, every run tests the same examples and no timing decides: recent Hypothesis
+# versions load a profile like this one by themselves, the lowest (6.100) does not.
+# Loaded before any test module makes its settings objects, which inherit from it.
+settings.register_profile(
+    "migrepo-ci",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+if os.environ.get("CI"):
+    settings.load_profile("migrepo-ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def git_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Git reads a global config of the suite's own, and no system config.
+
+    The tests commit with the identity set here, whatever the machine's
+    config says (CI's may have no user.name; a developer's may sign commits,
+    or trust every directory with safe.directory). Set for the whole session
+    and undone at its end: it is what git, and each `flask db` subprocess, reads.
+    """
+    path = tmp_path_factory.mktemp("git-config") / "gitconfig"
+    path.write_text("[user]\n\tname = migrepo tests\n\temail = tests@migrepo.invalid\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GIT_CONFIG_GLOBAL", str(path))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        yield
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
@@ -259,19 +261,40 @@ def test_corrupt_cache_walks_again(proj: Project, repo: git.Repo) -> None:
     assert json.loads(answer.read_text())["head"] == second
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anyway")
+@contextmanager
+def read_only_folder(folder: Path) -> Iterator[None]:
+    """Make ``folder`` read-only for this process, as root too."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        try:
+            yield
+        finally:
+            folder.chmod(stat.S_IRWXU)
+        return
+    # Root writes whatever the modes say (and CI runs as root): mount the folder
+    # read-only over itself instead.
+    bind = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip(f"root, and cannot bind-mount here: {bind.stderr.decode().strip()}")
+    try:
+        remount = subprocess.run(
+            ["mount", "-o", "remount,ro,bind", str(folder)], capture_output=True
+        )
+        if remount.returncode != 0:
+            pytest.skip(f"root, and cannot remount read-only: {remount.stderr.decode().strip()}")
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 def test_read_only_cache_warns_once_and_blames(
     proj: Project, repo: git.Repo, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = committed_base(proj, repo)
     cache_dir = proj.migrations / ".migrepo"
     cache_dir.mkdir(exist_ok=True)
-    cache_dir.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    try:
-        with caplog.at_level(logging.WARNING, logger="migrepo"):
-            rows = blame(proj)
-    finally:
-        cache_dir.chmod(stat.S_IRWXU)
+    with read_only_folder(cache_dir), caplog.at_level(logging.WARNING, logger="migrepo"):
+        rows = blame(proj)
     assert sha(rows["a1"], "introduced_in") == first
     assert len([r for r in caplog.records if "not cached" in r.getMessage()]) == 1
 

@@ -70,3 +70,14 @@ def test_lowest_pins_are_the_declared_lower_bounds() -> None:
 def test_the_lowest_run_has_the_lowest_versions() -> None:
     installed = {name: version(name) for name in pinned()}
     assert installed == pinned()
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="CI's Hypothesis profile")
+def test_hypothesis_is_derandomized_under_ci() -> None:
+    from hypothesis import HealthCheck, settings
+
+    from tests.graph.strategies import FAST
+
+    for chosen in (settings.default, FAST):
+        assert chosen.derandomize and chosen.database is None
+        assert HealthCheck.too_slow in chosen.suppress_health_check

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from migrepo.audit.gitcore import (
     CommitInfo,
     _head_sha,
+    cat_file,
     relative_path,
     relative_paths,
     work_tree,
@@ -149,13 +150,11 @@ def read_blob(repo: git.Repo, blob_hash: str) -> bytes | None:
     """
     if not _FULL_HASH.fullmatch(blob_hash.lower()):
         return None
-    with wrap_errors(f"read blob {blob_hash}"):
-        try:
-            stream = repo.odb.stream(bytes.fromhex(blob_hash))
-        except ValueError:  # git cat-file: "<hash> missing"
-            return None
-        data: bytes = stream.read()
-    return data if stream.type == b"blob" else None
+    (found,) = cat_file(repo, "--batch", [blob_hash.lower()], f"read blob {blob_hash}")
+    if found is None:
+        return None
+    header, _, data = found.partition(b"\n")
+    return data if header.split(b" ")[1] == b"blob" else None
 
 
 def commits_and_branches_with(
@@ -177,21 +176,23 @@ def commits_and_branches_with(
             "--all", "--diff-filter=ACMRT", f"--max-count={limit}", "--format=%H",
             "--", relpath, env=_LITERAL,
         )
-        branches = [
-            ref.name
+        candidates = [
+            ref
             for ref in repo.references
-            if isinstance(ref, git.Head | git.RemoteReference)
-            and not ref.name.endswith("/HEAD")
-            and _has_file(ref.commit.tree, relpath)
+            if isinstance(ref, git.Head | git.RemoteReference) and not ref.name.endswith("/HEAD")
         ]
+    if "\n" in relpath:  # no line of cat-file's input can name it
+        return output.split(), []
+    found = cat_file(
+        repo, "--batch-check", [f"{ref.path}:{relpath}" for ref in candidates],
+        f"find the branches that hold {relpath}",
+    )
+    branches = [
+        ref.name
+        for ref, header in zip(candidates, found, strict=True)
+        if header is not None and header.split(b" ")[1] == b"blob"
+    ]
     return output.split(), sorted(branches)
-
-
-def _has_file(tree: Any, relpath: str) -> bool:
-    try:
-        return bool((tree / relpath).type == "blob")
-    except KeyError:
-        return False
 
 
 # --- blame -------------------------------------------------------------------

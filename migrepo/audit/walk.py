@@ -32,12 +32,13 @@ cannot be read is ignored.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrepo.audit import walkcache
-from migrepo.audit.gitcore import CommitInfo, _head_sha, wrap_errors
+from migrepo.audit.gitcore import CommitInfo, _head_sha, cat_file, wrap_errors
 from migrepo.audit.lineage import Change, History, Step, replay
 from migrepo.audit.walkcache import CACHE_FILE as CACHE_FILE
 from migrepo.audit.walkcache import WALK_FILE as WALK_FILE
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     import git
 
 _LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _HEADER = "%x01%H%x00%P%x00%aN <%aE>%x00%aI%x00%s%x00"
 
 
@@ -122,13 +124,11 @@ def _read_shallow(path: Path) -> tuple[str, ...]:
 
 def missing_commits(repo: git.Repo, shas: Iterable[str]) -> set[str]:
     """The commits among ``shas`` that git's object database does not have."""
-    missing = set()
-    for sha in set(shas):
-        try:
-            repo.odb.info(bytes.fromhex(sha))
-        except ValueError:  # not hex, or "<sha> missing"
-            missing.add(sha)
-    return missing
+    wanted = sorted(set(shas))
+    named = [sha for sha in wanted if _HEX.fullmatch(sha)]
+    found = cat_file(repo, "--batch-check", named, "look up commits")
+    have = {sha for sha, header in zip(named, found, strict=True) if header is not None}
+    return set(wanted) - have
 
 
 def _full(repo: git.Repo, head: str, locations: Sequence[str], boundary: Sequence[str]) -> History:
