@@ -194,3 +194,17 @@ def test_git_trouble_fails_no_command_and_leaks_nothing(
         assert proj.version() == {"r1"}
         for command in COMMANDS:
             no_traceback(proj.run(*command))
+
+
+def test_show_carries_on_when_git_refuses_the_work_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flask-Migrate's show needs no git: git's refusal costs the commit line, not the command."""
+    branch_switch(tmp_path, f"sqlite:///{tmp_path / 'app.db'}").close()
+    disown(tmp_path, monkeypatch)
+    with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}") as proj:
+        result = proj.run("show", "r1")
+    assert result.exit_code == 0, result.output
+    assert "Revision ID: r1" in result.output
+    assert "Introduced in: unknown (git could not be read)" in result.output
+    assert "Content hash: " in result.output

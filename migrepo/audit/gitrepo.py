@@ -233,6 +233,13 @@ class Blame:
     work_tree: str | None  # the git work tree's root; None outside git
     # A shallow clone's boundary commits: git's history stops there.
     shallow_boundary: tuple[CommitInfo, ...] = ()
+    # Why git could not be read (dubious ownership, ...), when it could not.
+    git_error: str | None = None
+
+
+def blame_without_git(files: Sequence[RevisionFile], reason: str) -> Blame:
+    """The content hashes alone, for when git refuses the work tree."""
+    return Blame([_row(found, str(found.path)) for found in files], None, git_error=reason)
 
 
 def blame(

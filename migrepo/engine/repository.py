@@ -12,11 +12,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from migrepo._best_effort import BestEffort
 from migrepo.engine import drive
 from migrepo.engine.checks import check_rev_range, match_revision
 from migrepo.engine.commands import get_config, graph_of, merge, new_run
 from migrepo.engine.log import read_ledger
-from migrepo.errors import AppContextError, MigrepoError
+from migrepo.errors import AppContextError, GitError, MigrepoError
 
 log = logging.getLogger("migrepo")
 
@@ -337,4 +338,9 @@ def shown_blame(run: Run, revision: str) -> Blame:
     for found in files:
         if found.error is not None:
             raise found.error
-    return _git.blame(files, run.directory, version_locations(run.config))
+    try:
+        return _git.blame(files, run.directory, version_locations(run.config))
+    except GitError as exc:
+        # Flask-Migrate's show needs no git: what git would add is best effort.
+        BestEffort().warn("read the git history of the revision files", exc)
+        return _git.blame_without_git(files, str(exc))

@@ -107,11 +107,11 @@ def show(
     for row in report.rows:
         which = f" ({row.revision})" if len(report.rows) > 1 else ""
         lines.append(f"Content hash{which}: {row.content_hash}")
-        lines.append(f"Introduced in{which}: {_introduced(row)}")
+        lines.append(f"Introduced in{which}: {_introduced(row, report.git_error)}")
     return lines
 
 
-def _introduced(row: Any) -> str:
+def _introduced(row: Any, report_error: str | None = None) -> str:
     commit = row.introduced_in
     if commit is not None:
         return f"{commit.short_sha} {commit.subject} ({commit.author}, {commit.date})"
@@ -121,6 +121,8 @@ def _introduced(row: Any) -> str:
             f"{row.history_cut_off_at.short_sha}, which has the file (it was added there or "
             "before; `git fetch --unshallow` tells)"
         )
+    if report_error is not None:
+        return "unknown (git could not be read)"
     # No state: the file is outside any git work tree (or outside the migrations' one).
     return "(not in a git work tree)" if row.state is None else "(not committed)"
 
