@@ -153,6 +153,7 @@ start_server() {
     if ! "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres \
         -d postgres \
         -c "CREATE ROLE $DB_USER LOGIN CREATEDB PASSWORD '$DB_PASSWORD'" \
+        -c "GRANT pg_signal_backend TO $DB_USER" \
         -c "CREATE DATABASE $DB_NAME OWNER $DB_USER" >>"$SETUP_LOG" 2>&1; then
         log "could not create role/database '$DB_NAME'"
         return 1

@@ -220,11 +220,28 @@ def scratch_database(engine: Engine) -> Iterator[str]:
         try:
             yield url.set(database=name).render_as_string(hide_password=False)
         finally:
-            with server.connect() as conn:
-                force = " WITH (FORCE)" if backend == "postgresql" else ""
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+            _drop_database(server, name, backend)
     finally:
         server.dispose()
+
+
+def _drop_database(server: Any, name: str, backend: str) -> None:
+    """Drop the scratch database; on PostgreSQL, end what still holds it only if need be.
+
+    A plain DROP lets PostgreSQL stop an autovacuum worker itself; WITH (FORCE)
+    would have to terminate it, which a role without pg_signal_backend may not.
+    """
+    from sqlalchemy import exc, text
+
+    with server.connect() as conn:
+        try:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            return
+        except exc.OperationalError:
+            if backend != "postgresql":
+                raise
+        # A session of ours is still open on it (PostgreSQL: "being accessed by other users").
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def _empty(url: str) -> None:
