@@ -16,13 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.apps import project
+from tests.pg import database_names
 
 pytest_plugins = ["pytester"]
 
 MODELS = """\
-class User(db.Model):
+class Person(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     name = db.Column(db.String(128))
     email = db.Column(db.String(120))
@@ -102,20 +104,20 @@ def downgrade():
 '''
 
 R1 = (
-    "create user",
-    """op.create_table("user", sa.Column("id", sa.Integer, primary_key=True),
+    "create person",
+    """op.create_table("person", sa.Column("id", sa.Integer, primary_key=True),
                 sa.Column("name", sa.String(128)))""",
-    'op.drop_table("user")',
+    'op.drop_table("person")',
 )
 R2 = (
     "add email",
-    """with op.batch_alter_table("user") as batch:
+    """with op.batch_alter_table("person") as batch:
     batch.add_column(sa.Column("email", sa.String(120)))""",
-    """with op.batch_alter_table("user") as batch:
+    """with op.batch_alter_table("person") as batch:
     batch.drop_column("email")""",
 )
 # A data migration: nothing to undo in the schema.
-R3 = ("lower-case emails", 'op.execute("UPDATE user SET email = lower(email)")', "pass")
+R3 = ("lower-case emails", 'op.execute("UPDATE person SET email = lower(email)")', "pass")
 
 
 @pytest.fixture(scope="session")
@@ -165,6 +167,14 @@ def write_project(root: Path, app_files: dict[str, str], *, r2_downgrade: str | 
         (versions / f"{rev}_x.py").write_text(text, encoding="utf-8")
     if env is not None:
         (root / "migrations" / "env.py").write_text(env, encoding="utf-8")
+
+
+def tables(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        return sorted(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
 
 
 def ini(pytester: pytest.Pytester, *lines: str) -> None:
@@ -266,6 +276,54 @@ def test_an_app_without_migrate_says_so(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*the app 'bare' has no Migrate extension: create it with*"])
 
 
+def test_a_given_database_is_used_and_emptied(
+    pytester: pytest.Pytester, make_project: Callable[..., None]
+) -> None:
+    make_project("plain")
+    ini(pytester, "migrepo_app = myapp:app")
+    given = pytester.path / "given.db"
+
+    result = pytester.runpytest_subprocess("--migrepo", f"--migrepo-url=sqlite:///{given}")
+
+    result.assert_outcomes(passed=7)
+    assert tables(f"sqlite:///{given}") == []
+    assert not (pytester.path / "app.db").exists()
+
+
+PG_DATA_MIGRATION_TEST = """\
+from sqlalchemy import inspect, text
+
+
+def test_r3_on_postgresql(migrepo_url, migrepo_migrator):
+    assert migrepo_url.startswith("postgresql") and migrepo_url != {app_url!r}
+    migrepo_migrator.upgrade("r2")
+    with migrepo_migrator.engine.begin() as conn:
+        conn.execute(text("INSERT INTO person (name, email) VALUES ('Ada', 'ADA@Example.org')"))
+    migrepo_migrator.upgrade("+1")
+    with migrepo_migrator.engine.connect() as conn:
+        assert conn.execute(text("SELECT email FROM person")).scalar_one() == "ada@example.org"
+"""
+
+
+@pytest.mark.postgres
+def test_postgresql_scratch_databases_for_the_checks_and_the_fixtures(
+    pytester: pytest.Pytester, make_project: Callable[..., None], pg_url: str,
+    pg_server_url: str,
+) -> None:
+    """--migrepo-create-db: scratch databases on the app's server, all dropped afterwards."""
+    make_project("factory")
+    ini(pytester, f"migrepo_app = factoryapp:create_app({pg_url!r})")
+    pytester.makepyfile(test_data=PG_DATA_MIGRATION_TEST.format(app_url=pg_url))
+    before = database_names(pg_server_url)
+
+    result = pytester.runpytest_subprocess("--migrepo", "--migrepo-create-db", "-v")
+
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines([f"{name} PASSED*" for name in CHECKS], consecutive=True)
+    assert database_names(pg_server_url) == before
+    assert tables(pg_url) == []  # the app's own database
+
+
 # --- fixtures -----------------------------------------------------------------------
 
 DATA_MIGRATION_TEST = """\
@@ -275,12 +333,12 @@ from sqlalchemy import inspect, text
 def test_r3_lower_cases_the_emails(migrepo_migrator, migrepo_app):
     migrepo_migrator.upgrade("r2")
     with migrepo_migrator.engine.begin() as conn:
-        conn.execute(text("INSERT INTO user (name, email) VALUES ('Ada', 'ADA@Example.org')"))
+        conn.execute(text("INSERT INTO person (name, email) VALUES ('Ada', 'ADA@Example.org')"))
 
     migrepo_migrator.upgrade("+1")
 
     with migrepo_migrator.engine.connect() as conn:
-        assert conn.execute(text("SELECT email FROM user")).scalar_one() == "ada@example.org"
+        assert conn.execute(text("SELECT email FROM person")).scalar_one() == "ada@example.org"
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "r3"
     migrepo_migrator.downgrade("base")
     assert inspect(migrepo_migrator.engine).get_table_names() == ["alembic_version"]
