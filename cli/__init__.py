@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from migrepo._text import printable
-from migrepo.cli import _status
+from migrepo.cli import _status, _testing
 from migrepo.cli._errors import MigrepoGroup
 from migrepo.cli._options import (
     GroupOptions,
@@ -519,6 +519,8 @@ def sync(options: o.SyncOptions) -> None:
 
 db.add_command(_status.status)
 db.add_command(_status.resolve)
+db.add_command(_testing.test)
+db.add_command(_testing.drift)
 
 
 # --- git audit ---------------------------------------------------------------

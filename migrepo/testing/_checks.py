@@ -28,6 +28,9 @@ class _State:
     upgraded: Snapshot | None = None  # bind -> snapshot, flattened as "bind:table"
     broken: str | None = None  # why the database is no longer in a known state
     order: list[str] = field(default_factory=list)
+    parents: dict[str, str | None] = field(default_factory=dict)
+    # Linear histories only: the schema after each revision, from the upgrade check.
+    steps: dict[str, Snapshot] = field(default_factory=dict)
 
     def run(self) -> TargetRun:
         return TargetRun.to(self.urls, self.directory)
@@ -51,6 +54,8 @@ def build(target: Target, directory: str | None) -> list[Check]:
     finally:
         run.dispose()
     state.order = [s.revision for s in scripts]
+    if all(len(s.nextrev) <= 1 and len(_parents(s)) <= 1 for s in scripts):
+        state.parents = {s.revision: (_parents(s) or (None,))[0] for s in scripts}
     found = [
         Check("single-head", None, None, lambda: _single_head(state)),
         Check("upgrade", None, None, lambda: _upgrade(state)),
@@ -64,6 +69,12 @@ def build(target: Target, directory: str | None) -> list[Check]:
 
 def _step(state: _State, script: Script, first: bool) -> Callable[[], Outcome]:
     return lambda: _stairway(state, script, first)
+
+
+def _parents(script: Script) -> tuple[str, ...]:
+    from alembic.util import to_tuple
+
+    return tuple(to_tuple(script.down_revision) or ())
 
 
 def _oldest_first(script: Any) -> list[Script]:
@@ -112,15 +123,56 @@ def _upgrade(state: _State) -> Outcome:
     from migrepo.engine import drive
 
     run = state.run()
+    revision = None
     try:
-        drive.upgrade(run, "heads")
+        if state.parents:  # a linear history: one revision at a time, to blame the right one
+            for revision in state.order:
+                drive.upgrade(run, revision)
+                state.steps[revision] = state.snapshot()
+        else:
+            drive.upgrade(run, "heads")
     except Exception as exc:
         state.broken = "the upgrade from base failed"
-        return _failed("upgrade", _failing(state, run), one_line(exc))
+        blamed = revision if state.parents else _failing(state, run)
+        return _failed("upgrade", blamed, one_line(exc))
     finally:
         run.dispose()
     state.upgraded = state.snapshot()
     return _passed("upgrade")
+
+
+def _while(revision: str) -> str:
+    return f"downgrading from the heads to base, the downgrade of {revision}"
+
+
+def _down_to_base(state: _State, run: TargetRun) -> Outcome | None:
+    """Downgrade from the heads to base; a failed Outcome when a revision's downgrade fails."""
+    from migrepo.engine import drive
+
+    if not state.parents or len(state.steps) != len(state.order):
+        drive.downgrade(run, "base")
+        left = differences({}, state.snapshot())
+        if not left:
+            return None
+        return _failed(
+            "stairway",
+            state.order[0] if state.order else None,
+            "the downgrade from the heads to base leaves " + summary(left),
+        )
+    expected: list[Snapshot] = [{}, *(state.steps[r] for r in state.order[:-1])]
+    for revision, before in reversed(list(zip(state.order, expected, strict=True))):
+        try:
+            drive.downgrade(run, state.parents[revision] or "base")
+        except Exception as exc:
+            return _failed("stairway", revision, f"{_while(revision)} failed: {one_line(exc)}")
+        undone = differences(before, state.snapshot())
+        if undone:
+            return _failed(
+                "stairway",
+                revision,
+                f"{_while(revision)} does not undo its upgrade: " + summary(undone),
+            )
+    return None
 
 
 def _failing(state: _State, run: TargetRun) -> str | None:
@@ -200,8 +252,6 @@ def _describe(diff: Any) -> str:
 
 
 def _stairway(state: _State, script: Script, first: bool) -> Outcome:
-    from alembic.util import to_tuple
-
     from migrepo.engine import drive
 
     revision = script.revision
@@ -209,16 +259,21 @@ def _stairway(state: _State, script: Script, first: bool) -> Outcome:
     if skipped is not None:
         return skipped
     run = state.run()
-    stage = "downgrade to base before the stairway"
+    stage = "downgrade from the heads to base"
     try:
-        if first:
-            drive.downgrade(run, "base")
-        before = state.snapshot()
+        before: Snapshot = {}
+        if first:  # the upgrade check left the database at the heads
+            failed = _down_to_base(state, run)
+            if failed is not None:
+                state.broken = f"the stairway failed at {failed.revision}"
+                return failed
+        else:
+            before = state.snapshot()
         stage = "upgrade"
         drive.upgrade(run, revision)
         after = state.snapshot()
         stage = "downgrade"
-        parents = to_tuple(script.down_revision) or ()
+        parents = _parents(script)
         drive.downgrade(run, parents[0] if parents else "base")
         undone = differences(before, state.snapshot())
         if undone:
@@ -238,7 +293,7 @@ def _stairway(state: _State, script: Script, first: bool) -> Outcome:
             )
     except Exception as exc:
         state.broken = f"the stairway failed at {revision}"
-        blamed = _failing(state, run) if stage.startswith("downgrade to base") else revision
+        blamed = _failing(state, run) if stage.startswith("downgrade from") else revision
         return _failed("stairway", blamed or revision, f"{stage} failed: {one_line(exc)}")
     finally:
         run.dispose()

@@ -28,10 +28,12 @@ def _plain() -> tuple[type[BaseException], ...]:
 
 def snapshot(url: str, exclude: Iterable[str] = ()) -> Snapshot:
     """The schema of the database at ``url``, without the tables in ``exclude``."""
-    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import inspect
+
+    from migrepo.testing._target import sync_engine
 
     skip = set(exclude)
-    engine = create_engine(url)
+    engine = sync_engine(url)
     try:
         with engine.connect() as conn:
             inspector = inspect(conn)

@@ -40,6 +40,28 @@ if TYPE_CHECKING:
 TARGETS = "migrepo.targets"
 
 
+# Async drivers (the aioflask templates) and the sync driver that reads the same database.
+_SYNC_DRIVERS = {
+    "aiosqlite": "pysqlite",
+    "asyncpg": "psycopg",
+    "psycopg_async": "psycopg",
+    "aiomysql": "pymysql",
+    "asyncmy": "pymysql",
+}
+
+
+def sync_engine(url: Any, **kw: Any) -> Engine:
+    """An engine for plain synchronous reads of ``url``, whose driver may be async."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    url = make_url(url)
+    driver = _SYNC_DRIVERS.get(url.get_driver_name())
+    if driver is not None:
+        url = url.set(drivername=f"{url.get_backend_name()}+{driver}")
+    return create_engine(url, **kw)
+
+
 def app_binds() -> list[str]:
     """The binds the migrations cover: ``[""]``, plus every bind for a multidb directory."""
     from migrepo.engine.run import state
@@ -122,10 +144,10 @@ def _display(url: str) -> str:
 
 
 def require_empty(urls: Mapping[str, str]) -> None:
-    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import inspect
 
     for url in urls.values():
-        engine = create_engine(url)
+        engine = sync_engine(url)
         try:
             with engine.connect() as conn:
                 tables = inspect(conn).get_table_names()
@@ -175,7 +197,7 @@ def throwaway(*, url: Target | None, create_db: bool) -> Iterator[Target]:
 @contextmanager
 def scratch_database(engine: Engine) -> Iterator[str]:
     """A new database on ``engine``'s server, dropped afterwards."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     url = engine.url
     backend = url.get_backend_name()
@@ -186,7 +208,7 @@ def scratch_database(engine: Engine) -> Iterator[str]:
     if backend not in ("postgresql", "mysql", "mariadb"):
         raise UsageError(f"--create-db supports PostgreSQL, MySQL and MariaDB, not {backend}")
     name = f"migrepo_test_{uuid.uuid4().hex[:12]}"
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
+    server = sync_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with server.connect() as conn:
             conn.execute(text(f"CREATE DATABASE {name}"))
@@ -202,9 +224,9 @@ def scratch_database(engine: Engine) -> Iterator[str]:
 
 def _empty(url: str) -> None:
     """Drop what the checks created in a database the user gave (it was empty)."""
-    from sqlalchemy import MetaData, create_engine
+    from sqlalchemy import MetaData
 
-    engine = create_engine(url)
+    engine = sync_engine(url)
     try:
         with engine.begin() as conn:
             metadata = MetaData()
