@@ -155,8 +155,8 @@ class _Checks:
                 if _key(check) in self.outcomes:
                     continue
                 with self.app.app_context():
-                    self.outcomes[_key(check)] = check.run()
-                if _key(check) == key:
+                    self._record(check, check.run())
+                if key in self.outcomes:
                     break
         if key not in self.outcomes:
             raise MigrepoSetupError(
@@ -164,6 +164,27 @@ class _Checks:
                 "the migrations changed after collection"
             )
         return self.outcomes[key]
+
+    def _record(self, check: Check, outcome: Outcome) -> None:
+        """Keep ``outcome`` on the item it names, so that a failure names its revision.
+
+        The first stairway check downgrades from the heads to base before it
+        climbs: a broken downgrade of a later revision fails there, and its
+        Outcome names that revision. That revision's item reports the failure,
+        and this one is skipped, as the checks after a failure are.
+        """
+        from migrepo.testing import Outcome
+
+        blamed: Key = (outcome.check, outcome.revision, outcome.bind)
+        later = {_key(c) for c in self.order} - self.outcomes.keys() - {_key(check)}
+        if outcome.passed or blamed not in later:
+            self.outcomes[_key(check)] = outcome
+            return
+        self.outcomes[blamed] = outcome
+        reason = f"not run: the {outcome.check} failed at {outcome.revision}"
+        self.outcomes[_key(check)] = Outcome(
+            check.name, False, check.revision, reason, check.bind, skipped=True
+        )
 
     def _open(self, nodeid: str) -> None:
         from migrepo.testing import checks, throwaway_database
