@@ -238,7 +238,7 @@ def test_factory_with_a_flask_migrate_env_py_names_the_revision_whose_downgrade_
         ],
         consecutive=True,
     )
-    result.stdout.fnmatch_lines(["FAILED migrepo::stairway[[]r2[]] - *"])
+    result.stdout.fnmatch_lines(["FAILED migrepo::stairway[[]r2[]]*"])  # older pytest: no reason
     for skipped in ("stairway[[]r1[]]", "stairway[[]r3[]]", "round-trip"):
         result.stdout.fnmatch_lines(
             [f"SKIPPED [[]1[]] migrepo::{skipped}: not run: the stairway failed at r2"]
