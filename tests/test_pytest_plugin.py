@@ -438,3 +438,21 @@ def test_the_options_have_help(pytester: pytest.Pytester) -> None:
     for option in ("--migrepo ", "--migrepo-app=IMPORT", "--migrepo-url=URL",
                    "--migrepo-create-db", "migrepo_app (string)"):
         assert option in result.stdout.str(), option
+
+
+def test_database_urls_one_per_bind(pytester: pytest.Pytester) -> None:
+    from migrepo.testing._pytest_app import MigrepoSetupError, database_options
+
+    plain = "postgresql://h/db?sslmode=require&application_name=x"
+    config = pytester.parseconfig(f"--migrepo-url={plain}", "--migrepo-create-db")
+    assert database_options(config) == (plain, True)
+
+    config = pytester.parseconfig(
+        "--migrepo-url==sqlite:///d.db", "--migrepo-url", "users=sqlite:///u.db"
+    )
+    assert database_options(config) == ({"": "sqlite:///d.db", "users": "sqlite:///u.db"}, False)
+
+    config = pytester.parseconfig("--migrepo-url=a=sqlite:///1.db", "--migrepo-url=a=sqlite:///2")
+    with pytest.raises(MigrepoSetupError, match="gives bind 'a' twice: give one URL per bind"):
+        database_options(config)
+    assert database_options(pytester.parseconfig()) == (None, False)
