@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
 
 from migrepo._text import printable
 from migrepo.cli._errors import MigrepoCommand
-from migrepo.cli._options import directory_option, format_option, pick_directory
+from migrepo.cli._options import directory_option, format_option, pick_directory, x_args
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,7 +90,7 @@ def test(
 
     outcomes = []
     with throwaway_database(url=parse_urls(urls), create_db=create_db) as target:
-        for check in checks(target, directory=pick_directory(directory)):
+        for check in checks(target, directory=pick_directory(directory), x_arg=x_args()):
             outcome = check.run()
             outcomes.append(outcome)
             if output_format == "text":
@@ -138,7 +138,10 @@ def drift(
     from migrepo.testing.drift import drift as find_drift
 
     found = find_drift(
-        url=parse_urls(urls), create_db=create_db, directory=pick_directory(directory)
+        url=parse_urls(urls),
+        create_db=create_db,
+        directory=pick_directory(directory),
+        x_arg=x_args(),
     )
     if output_format == "json":
         click.echo(json.dumps(found.to_dict(), indent=2))

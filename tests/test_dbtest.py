@@ -202,8 +202,11 @@ def test_an_env_py_with_its_own_engine_is_refused(proj: Project, tmp_path: Path)
     )
     (proj.migrations / "env.py").write_text(env)
     result = proj.run("test", app=proj.app(email=True))
-    assert result.exit_code == 1
-    assert "migrepo cannot redirect" in result.output
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(
+        "Error: env.py configured Alembic with a database migrepo cannot redirect"
+    )
+    assert "Traceback" not in result.output
     assert proj.tables(f"sqlite:///{other}") == set()
 
 
@@ -317,3 +320,34 @@ def test_an_async_app(tmp_path: Path) -> None:
         assert proj.ok("drift").stdout.startswith("No drift")
         scratch = f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
         assert proj.ok("test", "--url", scratch).stdout.splitlines()[-1] == "5 passed"
+
+
+def test_a_custom_version_table_is_not_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    with project(tmp_path, url, migrate_kwargs={"version_table": "schema_version"}) as proj:
+        history(proj)
+        code, found = run_test(proj)
+    assert code == 0, found
+
+
+def test_group_x_arguments_reach_env_py(proj: Project) -> None:
+    from tests.apps import RECORDING_ENV
+
+    history(proj)
+    (proj.migrations / "env.py").write_text(RECORDING_ENV)
+    proj.ok("upgrade")
+    (proj.migrations / "xargs.jsonl").unlink()
+    proj.ok("-x", "tenant=a", "test", app=proj.app(email=True))
+    proj.ok("-x", "tenant=a", "drift", app=proj.app(email=True))
+    lines = (proj.migrations / "xargs.jsonl").read_text().splitlines()
+    assert lines and set(lines) == {'["tenant=a"]'}
+
+
+def test_a_bind_the_migrations_do_not_cover_is_refused_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    other = tmp_path / "cache.db"
+    with project(tmp_path, url, binds={"cache": f"sqlite:///{other}"}) as proj:
+        history(proj)  # a one-database env.py: the cache bind is not migrated
+        result = proj.run("test", "--url", f"sqlite:///{tmp_path}/./cache.db")
+        assert result.exit_code == 2
+        assert "is the app's configured database ('cache')" in result.output

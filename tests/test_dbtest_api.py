@@ -83,3 +83,20 @@ def test_the_app_database_is_refused(proj: Project, tmp_path: Path) -> None:
         with pytest.raises(UsageError, match="not empty"), throwaway_database(url=proj.url):
             pass
     assert len(proj.version()) == 1
+
+
+def test_importing_migrepo_testing_is_lazy(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys, migrepo.testing, migrepo.testing.drift\n"
+        "heavy = {'alembic', 'networkx', 'git', 'gitdb'}\n"
+        "print(json.dumps(sorted(n for n in sys.modules if n.split('.')[0] in heavy)))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == []

@@ -9,7 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from tests.apps import Project, project
-from tests.test_dbtest import ADD_EMAIL, CREATE_USER, DROP_EMAIL, DROP_USER, fingerprint, revision
+from tests.test_dbtest import (
+    ADD_EMAIL,
+    CREATE_USER,
+    DROP_EMAIL,
+    DROP_USER,
+    fingerprint,
+    revision,
+)
+from tests.test_dbtest import history as plain_history
 
 INDEX_NAME = '    op.create_index("ix_user_name", "user", ["name"])'
 CREATE_NOTE = '    op.create_table("note", sa.Column("id", sa.Integer(), primary_key=True))'
@@ -131,3 +139,23 @@ def test_every_bind_of_a_multidb_app(tmp_path: Path) -> None:
         result = proj.run("drift")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[1:] == ["  [users] extra table: stray"]
+
+
+@pytest.mark.mariadb
+def test_mariadb_test_and_drift_on_a_scratch_database(tmp_path: Path, mysql_url: str) -> None:
+    with project(tmp_path, mysql_url) as proj:
+        plain_history(proj)  # the models match it
+        proj.ok("upgrade")
+        before = fingerprint(proj)
+        result = proj.ok("test", "--create-db", app=proj.app(email=True))
+        assert result.stdout.splitlines()[-1] == "6 passed"
+        assert proj.ok("drift", "--create-db", app=proj.app(email=True)).stdout.startswith(
+            "No drift"
+        )
+        assert fingerprint(proj) == before
+        execute(mysql_url, "ALTER TABLE `user` ADD COLUMN age INTEGER")
+        code, found = drift(proj, "--create-db")
+    assert code == 1
+    assert [(d["kind"], d["name"]) for d in found["differences"]] == [  # type: ignore[union-attr,index]
+        ("extra column", "user.age")
+    ]

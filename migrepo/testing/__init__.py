@@ -20,7 +20,7 @@ Importing this module imports neither Alembic, networkx nor GitPython.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -74,9 +74,18 @@ class Check:
     _run: Callable[[], Outcome] = field(repr=False, compare=False, default=lambda: _never())
 
     def run(self) -> Outcome:
-        """Run the check; a failed check returns an Outcome with ``passed`` False."""
+        """Run the check; a failed check returns an Outcome with ``passed`` False.
+
+        Raises :class:`~migrepo.errors.UsageError` only when the checks cannot
+        run at all: an env.py that builds its own engine, which migrepo cannot
+        point at the target.
+        """
+        from migrepo.errors import UsageError
+
         try:
             return self._run()
+        except UsageError:
+            raise
         except Exception as exc:  # a check reports, it never raises
             from migrepo.testing._schema import one_line
 
@@ -87,17 +96,20 @@ def _never() -> Outcome:
     raise RuntimeError("this Check was built without a runner")
 
 
-def checks(target: Target, *, directory: str | None = None) -> list[Check]:
+def checks(
+    target: Target, *, directory: str | None = None, x_arg: str | Sequence[str] | None = None
+) -> list[Check]:
     """The checks to run one after another on the empty database ``target``.
 
     Call inside the app context. The order: ``single-head``, ``upgrade``,
     ``model-match``, then one ``stairway`` check per revision, oldest first,
     then ``round-trip``. ``target`` is what :func:`throwaway_database`
     yields: a URL, or for a multi-database app a mapping bind -> URL.
+    ``x_arg`` values reach env.py's ``context.get_x_argument()``.
     """
     from migrepo.testing._checks import build
 
-    return build(target, directory)
+    return build(target, directory, x_arg)
 
 
 @contextmanager
@@ -120,15 +132,27 @@ def throwaway_database(*, url: Target | None = None, create_db: bool = False) ->
         yield target
 
 
-def upgrade_to(target: Target, revision: str, *, directory: str | None = None) -> None:
+def upgrade_to(
+    target: Target,
+    revision: str,
+    *,
+    directory: str | None = None,
+    x_arg: str | Sequence[str] | None = None,
+) -> None:
     """Upgrade the database at ``target`` (never the app's) to ``revision``."""
     from migrepo.testing._target import move
 
-    move(target, revision, "upgrade", directory)
+    move(target, revision, "upgrade", directory, x_arg)
 
 
-def downgrade_to(target: Target, revision: str, *, directory: str | None = None) -> None:
+def downgrade_to(
+    target: Target,
+    revision: str,
+    *,
+    directory: str | None = None,
+    x_arg: str | Sequence[str] | None = None,
+) -> None:
     """Downgrade the database at ``target`` (never the app's) to ``revision``."""
     from migrepo.testing._target import move
 
-    move(target, revision, "downgrade", directory)
+    move(target, revision, "downgrade", directory, x_arg)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from migrepo.engine.run import XArgs
+from migrepo.errors import UsageError
 from migrepo.testing import Check, Outcome, Target
 from migrepo.testing._schema import Snapshot, differences, one_line, snapshot, summary
 from migrepo.testing._target import TargetRun, app_binds, as_mapping, refuse_app_database
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 class _State:
     urls: dict[str, str]
     directory: str | None
+    x_arg: XArgs = None
+    version_table: str = "alembic_version"
     upgraded: Snapshot | None = None  # bind -> snapshot, flattened as "bind:table"
     broken: str | None = None  # why the database is no longer in a known state
     order: list[str] = field(default_factory=list)
@@ -33,10 +37,10 @@ class _State:
     steps: dict[str, Snapshot] = field(default_factory=dict)
 
     def run(self) -> TargetRun:
-        return TargetRun.to(self.urls, self.directory)
+        return TargetRun.to(self.urls, self.directory, self.x_arg)
 
     def snapshot(self) -> Snapshot:
-        exclude = {"alembic_version"}
+        exclude = {self.version_table}
         whole: Snapshot = {}
         for bind, url in self.urls.items():
             for name, table in snapshot(url, exclude).items():
@@ -44,11 +48,12 @@ class _State:
         return whole
 
 
-def build(target: Target, directory: str | None) -> list[Check]:
+def build(target: Target, directory: str | None, x_arg: XArgs = None) -> list[Check]:
     urls = as_mapping(target, app_binds())
     refuse_app_database(urls)
-    state = _State(urls, directory)
+    state = _State(urls, directory, x_arg)
     run = state.run()
+    state.version_table = run.configure_args.get("version_table") or state.version_table
     try:
         scripts = _oldest_first(run.script)
     finally:
@@ -79,6 +84,12 @@ def _parents(script: Script) -> tuple[str, ...]:
 
 def _oldest_first(script: Any) -> list[Script]:
     return list(reversed([s for s in script.walk_revisions() if s is not None]))
+
+
+def _reraise_setup_errors(exc: Exception) -> None:
+    """A UsageError (an env.py that cannot be pointed at the target) stops every check."""
+    if isinstance(exc, UsageError):
+        raise exc
 
 
 def _passed(name: str, revision: str | None = None) -> Outcome:
@@ -132,6 +143,7 @@ def _upgrade(state: _State) -> Outcome:
         else:
             drive.upgrade(run, "heads")
     except Exception as exc:
+        _reraise_setup_errors(exc)
         state.broken = "the upgrade from base failed"
         blamed = revision if state.parents else _failing(state, run)
         return _failed("upgrade", blamed, one_line(exc))
@@ -164,6 +176,7 @@ def _down_to_base(state: _State, run: TargetRun) -> Outcome | None:
         try:
             drive.downgrade(run, state.parents[revision] or "base")
         except Exception as exc:
+            _reraise_setup_errors(exc)
             return _failed("stairway", revision, f"{_while(revision)} failed: {one_line(exc)}")
         undone = differences(before, state.snapshot())
         if undone:
@@ -292,6 +305,7 @@ def _stairway(state: _State, script: Script, first: bool) -> Outcome:
                 "stairway", revision, "upgrading again gives another schema: " + summary(redone)
             )
     except Exception as exc:
+        _reraise_setup_errors(exc)
         state.broken = f"the stairway failed at {revision}"
         blamed = _failing(state, run) if stage.startswith("downgrade from") else revision
         return _failed("stairway", blamed or revision, f"{stage} failed: {one_line(exc)}")
@@ -312,6 +326,7 @@ def _round_trip(state: _State) -> Outcome:
         drive.downgrade(run, "base")
         drive.upgrade(run, "heads")
     except Exception as exc:
+        _reraise_setup_errors(exc)
         state.broken = "the round trip failed"
         return _failed("round-trip", _failing(state, run), one_line(exc))
     finally:

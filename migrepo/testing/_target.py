@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from migrepo.engine.run import ENV_LOCK, Run
+from migrepo.engine.run import ENV_LOCK, Run, XArgs
 from migrepo.errors import UsageError
 
 if TYPE_CHECKING:
@@ -126,7 +126,12 @@ def _same_database(a: Any, b: Any) -> bool:
 
 def refuse_app_database(urls: Mapping[str, str]) -> None:
     """A UsageError if a URL points at one of the app's databases without being its URL."""
-    for bind, engine in app_engines().items():
+    from migrepo.engine.run import state
+
+    every = dict(app_engines())
+    for key, engine in (getattr(state().db, "engines", None) or {}).items():
+        every.setdefault(key or "", engine)  # binds the migrations do not cover, too
+    for bind, engine in every.items():
         configured = engine.url.render_as_string(hide_password=False)
         for given in urls.values():
             if _same_database(given, engine.url) and given != configured:
@@ -246,11 +251,11 @@ class TargetRun(Run):
     targets: dict[str, Engine] = field(default_factory=dict)
 
     @classmethod
-    def to(cls, urls: Mapping[str, str], directory: str | None) -> TargetRun:
+    def to(cls, urls: Mapping[str, str], directory: str | None, x_arg: XArgs = None) -> TargetRun:
         from sqlalchemy import create_engine
 
-        base = Run.for_app(directory)
-        run = cls(base.directory, state=base.state)
+        base = Run.for_app(directory, x_arg=x_arg)
+        run = cls(base.directory, x_arg=base.x_arg, state=base.state)
         run.targets = {bind: create_engine(url) for bind, url in urls.items()}
         # Each revision commits on its own: a failing check leaves the steps before it.
         run.hooks.transaction_per_migration = True
@@ -316,13 +321,15 @@ def _commit(connection: Connection) -> None:
         connection.commit()
 
 
-def move(target: Target, revision: Any, direction: str, directory: str | None) -> None:
+def move(
+    target: Target, revision: Any, direction: str, directory: str | None, x_arg: XArgs = None
+) -> None:
     """Upgrade or downgrade the database at ``target`` to ``revision``."""
     from migrepo.engine import drive
 
     urls = as_mapping(target, app_binds())
     refuse_app_database(urls)
-    run = TargetRun.to(urls, directory)
+    run = TargetRun.to(urls, directory, x_arg)
     try:
         (drive.upgrade if direction == "upgrade" else drive.downgrade)(run, revision)
     finally:

@@ -15,7 +15,7 @@ back, and nothing is created in it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -79,7 +79,11 @@ class Drift:
 
 
 def drift(
-    *, url: Target | None = None, create_db: bool = False, directory: str | None = None
+    *,
+    url: Target | None = None,
+    create_db: bool = False,
+    directory: str | None = None,
+    x_arg: str | Sequence[str] | None = None,
 ) -> Drift:
     """Compare the app's live database(s) with the history replayed to their revision.
 
@@ -90,11 +94,12 @@ def drift(
     from migrepo.testing import throwaway_database, upgrade_to
     from migrepo.testing._target import app_binds, app_engines, as_mapping
 
-    run = Run.for_app(directory)
+    run = Run.for_app(directory, x_arg=x_arg)
     version_table = run.configure_args.get("version_table") or DEFAULT_VERSION_TABLE
     ignore = {version_table, run.ledger_table}
     engines = app_engines()
-    heads = {bind: _live_heads(engine, version_table) for bind, engine in engines.items()}
+    schema = run.configure_args.get("version_table_schema")
+    heads = {b: _live_heads(e, version_table, schema) for b, e in engines.items()}
     revisions = set(heads.values())
     if len(revisions) > 1:
         raise UsageError(
@@ -112,7 +117,12 @@ def drift(
     found: list[Difference] = []
     with throwaway_database(url=url, create_db=create_db) as target:
         if current:
-            upgrade_to(target, current if len(current) > 1 else current[0], directory=directory)  # type: ignore[arg-type]
+            upgrade_to(
+                target,
+                current if len(current) > 1 else current[0],  # type: ignore[arg-type]
+                directory=directory,
+                x_arg=x_arg,
+            )
         urls = as_mapping(target, app_binds())
         for bind, engine in engines.items():
             with _replayed(urls[bind], ignore) as replayed, _reading(engine) as live:
@@ -132,11 +142,12 @@ def _with_bind(difference: Difference, bind: str) -> Difference:
     return Difference(difference.kind, difference.name, difference.live, difference.history, bind)
 
 
-def _live_heads(engine: Engine, version_table: str) -> tuple[str, ...]:
+def _live_heads(engine: Engine, version_table: str, schema: str | None) -> tuple[str, ...]:
     from alembic.runtime.migration import MigrationContext
 
+    opts = {"version_table": version_table, "version_table_schema": schema}
     with _reading(engine) as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": version_table})
+        context = MigrationContext.configure(conn, opts=opts)
         return tuple(sorted(context.get_current_heads()))
 
 
