@@ -155,10 +155,10 @@ class Migrator:
         def test_names_are_split(migrepo_migrator):
             migrepo_migrator.upgrade("3f2a1b")          # the revision before the data migration
             with migrepo_migrator.engine.begin() as conn:
-                conn.execute(text("INSERT INTO user (name) VALUES ('Ada Lovelace')"))
+                conn.execute(text("INSERT INTO person (name) VALUES ('Ada Lovelace')"))
             migrepo_migrator.upgrade("+1")              # run the data migration
             with migrepo_migrator.engine.connect() as conn:
-                row = conn.execute(text("SELECT first, last FROM user")).one()
+                row = conn.execute(text("SELECT first, last FROM person")).one()
             assert row == ("Ada", "Lovelace")
 
     Revisions are anything ``flask db upgrade`` takes: ids, ``head``, ``+1``,
@@ -198,8 +198,8 @@ class Migrator:
 
             urls = {"": self.url} if isinstance(self.url, str) else dict(self.url)
             if bind not in urls:
-                known = ", ".join(repr(b) for b in urls)
-                raise KeyError(f"no throwaway database for bind {bind!r} (binds: {known})")
+                names = ", ".join(repr(b) for b in urls)
+                raise KeyError(f"no throwaway database for bind {bind!r} (binds: {names})")
             self._engines[bind] = create_engine(urls[bind])
         return self._engines[bind]
 
