@@ -9,10 +9,11 @@ with exit status 1 (2 for a usage error). ``--traceback`` or
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from migrepo.cli._options import group_options, pick_directory
 from migrepo.cli._pipes import exit_quietly_on_broken_pipe
@@ -44,3 +45,13 @@ class MigrepoCommand(click.Command):
 
 class MigrepoGroup(AppGroup):
     command_class = MigrepoCommand
+
+
+def command(name: str | None = None) -> Callable[[Callable[..., Any]], MigrepoCommand]:
+    """A ``flask db`` subcommand, as ``db.command()`` would make it in the group's module:
+    a :class:`MigrepoCommand` that runs inside the app context."""
+
+    def decorate(f: Callable[..., Any]) -> MigrepoCommand:
+        return click.command(name, cls=MigrepoCommand)(with_appcontext(f))
+
+    return decorate

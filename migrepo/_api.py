@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from migrepo.engine import commands as _commands
+from migrepo.engine import init as _init
 from migrepo.engine import views as _views
 from migrepo.errors import MigrepoError
 
@@ -57,7 +58,7 @@ def _exit_on_error(f: Callable[P, R]) -> Callable[P, R]:
 def list_templates() -> None:
     """List the available migration repository templates."""
     print("Available templates:\n")
-    for name, summary in _commands.list_templates():
+    for name, summary in _init.list_templates():
         print(f"{name} - {summary}")
 
 
@@ -71,7 +72,7 @@ def init(
     """Create a new migrations directory."""
     from migrepo.engine import options as o
 
-    _commands.init(options=o.InitOptions(directory, multidb, template, package))
+    _init.init(options=o.InitOptions(directory, multidb, template, package))
 
 
 @_exit_on_error
@@ -151,7 +152,7 @@ def upgrade(
     """Upgrade the database to a later revision."""
     from migrepo.engine import options as o
 
-    _commands.upgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
+    _commands.upgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg=x_arg))
 
 
 @_exit_on_error
@@ -165,7 +166,7 @@ def downgrade(
     """Revert the database to an earlier revision."""
     from migrepo.engine import options as o
 
-    _commands.downgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg))
+    _commands.downgrade(options=o.MoveOptions(directory, revision, sql, tag, x_arg=x_arg))
 
 
 @_exit_on_error

@@ -159,6 +159,54 @@ def load_script(script: ScriptDirectory, path: Path) -> Script | None:
     return Script._from_path(script, path if CONFIG_OPTION_API else str(path))
 
 
+# The steps of upgrade, downgrade and stamp. Private: ``ScriptDirectory._upgrade_revs``,
+# ``_downgrade_revs`` and ``_stamp_revs`` are what Alembic's own ``command.upgrade``,
+# ``command.downgrade`` and ``command.stamp`` hand to ``run_migrations()``. No public
+# method returns these step objects, and these also turn Alembic's RevisionErrors into
+# the CommandError messages its commands print. Same signatures and meaning from 1.13.0
+# to 1.20.1.
+
+
+def upgrade_steps(script: ScriptDirectory, destination: str, current: Any) -> list[Any]:
+    """The steps ``command.upgrade`` runs from the database's ``current`` heads."""
+    return script._upgrade_revs(destination, current)
+
+
+def downgrade_steps(script: ScriptDirectory, destination: str, current: Any) -> list[Any]:
+    """The steps ``command.downgrade`` runs from the database's ``current`` heads."""
+    return script._downgrade_revs(destination, current)
+
+
+def stamp_steps(script: ScriptDirectory, destination: Any, current: Any) -> list[Any]:
+    """The steps ``command.stamp`` runs from the database's ``current`` heads."""
+    return script._stamp_revs(destination, current)
+
+
+def mark_current(script: Script, is_current: bool) -> None:
+    """Make ``script.cmd_format()`` say "(current)", as ``history -i`` shows.
+
+    Private: ``Script._db_current_indicator`` is what ``command.history`` sets,
+    and ``cmd_format`` has no parameter for it. Same attribute from 1.13.0 to
+    1.20.1.
+    """
+    script._db_current_indicator = is_current
+
+
+def revision_environment(config: Config) -> bool:
+    """Whether alembic.ini's ``revision_environment`` asks for env.py on ``revision``.
+
+    Public on every version; from 1.16 it is read with ``get_alembic_option``,
+    which also reads pyproject.toml.
+    """
+    from alembic.util import asbool
+
+    if CONFIG_OPTION_API:
+        value = config.get_alembic_option("revision_environment")
+    else:
+        value = config.get_main_option("revision_environment")
+    return bool(asbool(value))
+
+
 class LinearRevisionMap(RevisionMap):
     """Alembic's RevisionMap, with a linear-time ``_filter_into_branch_heads``.
 

@@ -15,6 +15,7 @@ module's and those of env.py files written for Flask-Migrate alike.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -111,10 +112,15 @@ def _run_offline(
         return
     # One script per database, written next to the working directory as <bind>.sql
     # (".sql" for the default database), as Flask-Migrate does.
+    from migrepo.engine.run import HOOKS
+
+    # `flask db sql` and `lint` record the statements themselves: no file is opened.
+    to_files = getattr(context.config.attributes.get(HOOKS), "write_sql_files", True)
     for name, engine in engines.items():
         log.info("Migrating database %s", name or "<default>")
-        log.info("Writing output to %s.sql", name)
-        with open(f"{name}.sql", "w", encoding="utf-8") as buffer:
+        if to_files:
+            log.info("Writing output to %s.sql", name)
+        with _script_file(f"{name}.sql") if to_files else io.StringIO() as buffer:
             context.configure(
                 url=engine.url,
                 output_buffer=buffer,
@@ -124,6 +130,10 @@ def _run_offline(
             )
             with context.begin_transaction():
                 context.run_migrations(engine_name=name)
+
+
+def _script_file(path: str) -> Any:
+    return open(path, "w", encoding="utf-8")
 
 
 def _run_online(

@@ -210,7 +210,8 @@ raise RuntimeError("a1 was executed")
 
 
 def test_commands_run_only_the_modules_they_need(tmp_path: Path) -> None:
-    """heads, history, current and an upgrade of b2 never execute a1's module."""
+    """heads, history, current, status, upgrade --plan and an upgrade of b2 never
+    execute a1's module."""
     from tests.apps import project
 
     with project(tmp_path, f"sqlite:///{tmp_path / 'app.db'}") as proj:
@@ -218,7 +219,15 @@ def test_commands_run_only_the_modules_they_need(tmp_path: Path) -> None:
         (proj.migrations / "versions" / "a1_old.py").write_text(POISONED)
         proj.ok("stamp", "a1")
         proj.write_revision("b2", "a1", name="new")
-        for args in (["heads"], ["history"], ["history", "--graph"], ["current"], ["upgrade"]):
+        for args in (
+            ["heads"],
+            ["history"],
+            ["history", "--graph"],
+            ["current"],
+            ["status"],
+            ["upgrade", "--plan"],
+            ["upgrade"],
+        ):
             proj.ok(*args)
         assert proj.version() == {"b2"}
 

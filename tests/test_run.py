@@ -178,9 +178,13 @@ def test_state_and_config_are_resolved_once_per_command(
     proj.ok("init", app=app)
     add_chain(proj.migrations, 2)
     for args in (["upgrade"], ["current"], ["heads"], ["history"], ["stamp", "r1"],
-                 ["downgrade", "base"], ["revision", "-m", "x", "--rev-id", "r3"], ["branches"]):
+                 ["downgrade", "base"], ["revision", "-m", "x", "--rev-id", "r3"], ["branches"],
+                 ["upgrade", "r1"], ["show", "r1"], ["show", "current"], ["history", "-i"],
+                 ["history", "--graph", "-i", "-r", "r1:"], ["history", "--format", "json"],
+                 ["upgrade", "--plan"], ["downgrade", "--plan", "base"], ["status"], ["verify"]):
         calls.clear()
-        proj.run(*args, app=app)
+        result = proj.run(*args, app=app)
+        assert result.exit_code == 0, (args, result.output)
         assert calls == ["state", "config"], args
 
 
@@ -615,7 +619,7 @@ def sqlite_url_for(tmp_path: Path) -> str:
 
 
 def test_hooks_compose_with_the_callers_keywords() -> None:
-    from migrepo.engine.run import Hooks
+    from migrepo.engine.run_hooks import Hooks
 
     calls: list[str] = []
     hooks = Hooks(

@@ -234,7 +234,7 @@ def applied(
 ) -> dict[str, dict[str, Any]]:
     """The revisions the ledger says are applied, each with the row that applied it.
 
-    ``rows`` come newest first, as :func:`migrepo.engine.commands.ledger_entries` returns them.
+    ``rows`` come newest first, as :func:`migrepo.engine.log.ledger_entries` returns them.
     A stamp to a revision un-applies the revisions above it (``children`` maps each
     revision to its children); a stamp to ``base`` un-applies every one.
     """

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from migrepo.errors import RepositoryError, UsageError
+from migrepo.errors import RepositoryError, UnknownRevision, UsageError
 
 if TYPE_CHECKING:
     from migrepo._config import Config
@@ -242,3 +242,18 @@ def check_ledger_table(value: object, *, version_table: str, dialect: str | None
             f"{limit} characters; {fix}"
         )
     return value
+
+
+def match_revision(known: Sequence[str], argument: str) -> str:
+    """The revision id ``argument`` names: the id itself, or a prefix of exactly one id."""
+    if argument in known:
+        return argument
+    matches = sorted(rev for rev in known if argument and rev.startswith(argument))
+    if not matches:
+        raise UnknownRevision(argument)
+    if len(matches) > 1:
+        raise UsageError(
+            f"revision prefix {argument!r} is ambiguous ({', '.join(matches)}): "
+            "give more characters"
+        )
+    return matches[0]

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrepo.engine import drive
@@ -27,11 +26,10 @@ from migrepo.engine.checks import (
     check_rev_range,
     check_target,
     check_version_path,
-    find_template,
     revision_message,
 )
 from migrepo.engine.hooks import failed_hook_keeps_file
-from migrepo.errors import AppContextError, MigrepoError, RepositoryError
+from migrepo.errors import MigrepoError
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -46,7 +44,6 @@ if TYPE_CHECKING:
         EditOptions,
         HeadsOptions,
         HistoryOptions,
-        InitOptions,
         MergeOptions,
         MoveOptions,
         RevisionOptions,
@@ -102,88 +99,6 @@ def get_config(
         directory, x_arg=x_arg, opts=tuple(opts or ()), require_repository=require_repository
     )
     return run.config
-
-
-
-
-# --- templates and init ------------------------------------------------------
-
-
-def list_templates() -> list[tuple[str, str]]:
-    """The packaged templates, as ``(name, summary)`` pairs sorted by name."""
-    from migrepo._config import TEMPLATES
-
-    found = []
-    for folder in sorted(TEMPLATES.iterdir()):
-        readme = folder / "README"
-        if readme.is_file():
-            summary = readme.read_text(encoding="utf-8").splitlines()[0].strip()
-            found.append((folder.name, summary))
-    return found
-
-
-def init(*, options: InitOptions) -> str:
-    """Create a migrations directory from a template; returns its path."""
-    from alembic import command
-
-    from migrepo._config import InitConfig
-
-    path = resolve_directory(options.directory)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise RepositoryError(
-            f"cannot create migrations directory {path!r}: a file is in the way; "
-            "pass `-d DIRECTORY` to create it elsewhere"
-        )
-    if os.path.isdir(path) and os.listdir(path):
-        raise RepositoryError(
-            f"migrations directory {path!r} already exists and is not empty: "
-            "pass `-d DIRECTORY` to create one elsewhere"
-        )
-    _check_parents_are_directories(path)
-    template, template_directory = options.template, None
-    if template is not None:
-        template_directory, template = find_template(template)
-    if template is None:
-        template = "flask-multidb" if options.multidb else "flask"
-    elif options.multidb and template_directory is None and template in ("flask", "aioflask"):
-        template += "-multidb"  # the multi-database version of a packaged template
-    ini = os.path.join(path, "alembic.ini")
-    written = [Path(ini).absolute()]
-    if options.package:
-        written += [Path(path, "__init__.py"), Path(path, "versions", "__init__.py")]
-    # migrepo's own templates: Alembic's closing "edit the connection settings in
-    # alembic.ini" is wrong for them, so it gives way to an accurate line.
-    ours = template_directory is None
-    initial = InitConfig(template_directory=template_directory, written=written if ours else ())
-    initial.set_main_option("script_location", path.replace("%", "%%"))
-    initial.config_file_name = ini
-    config = state().migrate.call_configure_callbacks(initial)
-    # init writes files only: Alembic's command reads no ScriptDirectory.
-    command.init(config, path, template=template, package=options.package)
-    from migrepo.store import heads_file as _integrity
-
-    _integrity.write(path, [])
-    if ours:
-        from alembic.util import msg
-
-        msg(
-            "The database URL comes from the app (SQLALCHEMY_DATABASE_URI and "
-            f"SQLALCHEMY_BINDS); edit {Path(ini).absolute()} for Alembic's other settings "
-            "and logging."
-        )
-    return path
-
-
-def _check_parents_are_directories(path: str) -> None:
-    """os.makedirs would fail with a bare NotADirectoryError."""
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise RepositoryError(
-            f"cannot create migrations directory {path!r}: {parent!r} is not a directory; "
-            "pass `-d DIRECTORY` to create it elsewhere"
-        )
 
 
 # --- writing revision files --------------------------------------------------
@@ -286,13 +201,7 @@ def upgrade(*, options: MoveOptions) -> None:
     """
     revision = options.revision or "head"
     check_target(revision)
-    run = new_run(options.directory, x_arg=options.x_arg)
-    run.config  # noqa: B018 - a missing migrations directory is reported before the lock
-    with run.moving(
-        lock=not options.sql,
-        lock_timeout=options.lock_timeout,
-        single_transaction=options.single_transaction,
-    ), run.recording("upgrade"):
+    with _changing(options, "upgrade") as run:
         if not options.sql:
             from migrepo.engine.dirty import refuse_if_dirty
 
@@ -304,31 +213,34 @@ def downgrade(*, options: MoveOptions) -> None:
     """Downgrade the database to ``options.revision`` (default ``-1``); as :func:`upgrade`."""
     revision = options.revision or "-1"
     check_target(revision)
-    run = new_run(options.directory, x_arg=options.x_arg)
-    run.config  # noqa: B018 - a missing migrations directory is reported before the lock
     if options.sql and revision == "-1":
         # Offline mode has no database to count back from.
         revision = "head:-1"
-    with run.moving(
-        lock=not options.sql,
-        lock_timeout=options.lock_timeout,
-        single_transaction=options.single_transaction,
-    ), run.recording("downgrade"):
+    with _changing(options, "downgrade") as run:
         drive.downgrade(run, revision, sql=options.sql, tag=options.tag)
 
 
 def stamp(*, options: StampOptions) -> None:
     """Set the database's revision without running migrations; as :func:`upgrade`."""
+    with _changing(options, "stamp") as run:
+        drive.stamp(
+            run, options.revision, sql=options.sql, tag=options.tag, purge=options.purge
+        )
+
+
+@contextmanager
+def _changing(options: MoveOptions | StampOptions, direction: str) -> Iterator[Run]:
+    """The frame of ``upgrade``, ``downgrade`` and ``stamp``: one run, holding the
+    migration lock (except with ``--sql``) in the options' transaction mode, and
+    recording ``direction`` steps in the ledger."""
     run = new_run(options.directory, x_arg=options.x_arg)
     run.config  # noqa: B018 - a missing migrations directory is reported before the lock
     with run.moving(
         lock=not options.sql,
         lock_timeout=options.lock_timeout,
         single_transaction=options.single_transaction,
-    ), run.recording("stamp"):
-        drive.stamp(
-            run, options.revision, sql=options.sql, tag=options.tag, purge=options.purge
-        )
+    ), run.recording(direction):
+        yield run
 
 
 def check(*, options: CheckOptions) -> None:
@@ -341,14 +253,14 @@ def check(*, options: CheckOptions) -> None:
 # --- reading -----------------------------------------------------------------
 
 
-def show(*, options: ShowOptions) -> None:
-    drive.show(new_run(options.directory), options.revision)
+def show(*, options: ShowOptions, run: Run | None = None) -> None:
+    drive.show(run or new_run(options.directory), options.revision)
 
 
-def history(*, options: HistoryOptions) -> None:
+def history(*, options: HistoryOptions, run: Run | None = None) -> None:
     check_rev_range(options.rev_range)
     drive.history(
-        new_run(options.directory, x_arg=options.x_arg),
+        run or new_run(options.directory, x_arg=options.x_arg),
         options.rev_range,
         verbose=options.verbose,
         indicate_current=options.indicate_current,
@@ -402,65 +314,3 @@ def graph_of(config: Config) -> nx.DiGraph:
         if found.error is not None:
             raise found.error
     return build_graph(found.record for found in files if found.record is not None)
-
-
-def current_revisions(
-    directory: str | os.PathLike[str] | None = None, x_arg: XArgs = None
-) -> set[str]:
-    """The revisions the database (every database, for multidb) is at."""
-    return drive.current_heads(new_run(directory, x_arg=x_arg))
-
-
-# --- the ledger --------------------------------------------------------------
-
-
-def ledger_entries(
-    limit: int | None = None,
-    revision: str | None = None,
-    *,
-    prefix: bool = False,
-) -> list[dict[str, Any]]:
-    """Ledger rows of every database the app migrates, newest first.
-
-    Each row holds the ledger's columns plus ``database``: the
-    Flask-SQLAlchemy bind key, '' for the default database. With ``prefix``,
-    ``revision`` keeps the rows of every id that starts with it.
-    """
-    return read_ledger(new_run(None), limit=limit, revision=revision, prefix=prefix)
-
-
-def read_ledger(
-    run: Run,
-    *,
-    limit: int | None = None,
-    revision: str | None = None,
-    prefix: bool = False,
-) -> list[dict[str, Any]]:
-    """:func:`ledger_entries` for a run already set up."""
-    from migrepo.db.ledger import read_rows
-
-    if run.db is None:
-        raise AppContextError("Migrate was set up without a database: use `Migrate(app, db)`")
-    table = run.ledger_table
-    schema = run.configure_args.get("version_table_schema")
-    rows: list[dict[str, Any]] = []
-    for bind, engine in run.db.engines.items():
-        for row in read_rows(
-            engine, table, schema, limit=limit, revision=revision, prefix=prefix
-        ):
-            row["database"] = bind or ""
-            rows.append(row)
-    rows.sort(key=lambda row: (_naive(row["started_at"]), row["id"]), reverse=True)
-    return rows[:limit] if limit is not None else rows
-
-
-def _naive(moment: Any) -> Any:
-    """SQLite hands back naive datetimes; compare every row in UTC without a zone.
-
-    A row whose time is unknown (None) sorts by its id among the oldest.
-    """
-    if moment is None:
-        return datetime.min
-    return moment.replace(tzinfo=None) if moment.tzinfo is None else moment.astimezone(
-        UTC
-    ).replace(tzinfo=None)

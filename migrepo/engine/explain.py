@@ -144,15 +144,17 @@ def _database_ahead(
     """
     from migrepo.audit import sync as _sync
     from migrepo.engine import commands as _commands
+    from migrepo.engine import log as _log
     from migrepo.engine import repository as _repository
 
     if not isinstance(argument, str):
         return None
     try:
-        if not known and argument not in _repository.database_revisions():
+        run = _commands.new_run(directory)
+        if not known and argument not in _repository.database_revisions(run):
             return None
-        rows = _commands.ledger_entries(revision=argument)
-        path = _commands.resolve_directory(directory)
+        rows = _log.read_ledger(run, revision=argument)
+        path = run.directory
     except Exception:  # the explanation is best effort: Alembic's own message still holds
         return None
     return RepositoryError(_sync.explain_missing(path, argument, _sync.latest_hashes(rows)))
@@ -168,8 +170,9 @@ def _ambiguous_walk(directory: Directory, command: str | None) -> MigrepoError:
     from migrepo.engine import repository as _repository
 
     try:
-        graph = _commands.revision_graph(directory)
-        current = [rev for rev in _repository.database_revisions() if rev in graph]
+        run = _commands.new_run(directory)
+        graph = _commands.graph_of(run.config)
+        current = [rev for rev in _repository.database_revisions(run) if rev in graph]
     except Exception:  # the explanation is best effort
         return generic
     down = command != "upgrade"

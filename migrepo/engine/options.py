@@ -53,29 +53,34 @@ class EditOptions:
     revision: str = "current"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChangeOptions:
+    """What every command that changes the database takes besides its own options,
+    by keyword: env.py's ``-x`` arguments, and the migration lock's timeout and the
+    transaction mode (see :meth:`Run.moving <migrepo.engine.run.Run.moving>`)."""
+
+    x_arg: XArg = None
+    lock_timeout: float | None = None
+    single_transaction: bool | None = None
+
+
 @dataclass(frozen=True)
-class MoveOptions:
+class MoveOptions(ChangeOptions):
     """``upgrade`` and ``downgrade``; ``revision`` None is each command's default."""
 
     directory: Directory = None
     revision: str | None = None
     sql: bool = False
     tag: str | None = None
-    x_arg: XArg = None
-    lock_timeout: float | None = None
-    single_transaction: bool | None = None
 
 
 @dataclass(frozen=True)
-class StampOptions:
+class StampOptions(ChangeOptions):
     directory: Directory = None
     revision: str | Sequence[str] = "head"
     sql: bool = False
     tag: str | None = None
     purge: bool = False
-    x_arg: XArg = None
-    lock_timeout: float | None = None
-    single_transaction: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -120,12 +125,9 @@ class CurrentOptions:
 
 
 @dataclass(frozen=True)
-class SyncOptions:
+class SyncOptions(ChangeOptions):
     directory: Directory = None
     dry_run: bool = False
-    x_arg: XArg = None
-    lock_timeout: float | None = None
-    single_transaction: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -41,22 +41,21 @@ def plan(
 ) -> Plan:
     """The steps ``upgrade`` (or ``downgrade``) to ``revision`` would run, changing nothing.
 
-    env.py runs as for any command, with a function that reads the database's
-    current revisions and lists Alembic's own steps from them, the way
-    Alembic's ``upgrade`` computes them; it runs none, takes no lock and
-    writes no ledger row.
+    env.py runs as for any command, through the run's EnvironmentContext and
+    ScriptDirectory, with a function that reads the database's current
+    revisions and lists Alembic's own steps from them, the way Alembic's
+    ``upgrade`` computes them; it runs none, takes no lock and writes no
+    ledger row.
     """
-    from alembic.runtime.environment import EnvironmentContext
-    from alembic.script import ScriptDirectory
     from alembic.util import to_tuple
 
     from migrepo.engine.checks import check_target
-    from migrepo.engine.commands import get_config
+    from migrepo.engine.commands import new_run
     from migrepo.store.reader import blob_hash
 
     check_target(revision)
-    config = get_config(directory, x_arg=x_arg)
-    script = ScriptDirectory.from_config(config)
+    run = new_run(directory, x_arg=x_arg)
+    script = run.script
     steps: list[PlanStep] = []
     seen_current: list[str] = []
 
@@ -83,8 +82,7 @@ def plan(
             )
         return []
 
-    with EnvironmentContext(config, script, fn=record, dont_mutate=True):
-        script.run_env()
+    run.run_env(record, dont_mutate=True)
     return Plan(direction, revision, tuple(dict.fromkeys(seen_current)), tuple(steps))
 
 

@@ -157,9 +157,9 @@ def _shown(graph: nx.DiGraph, branch: _Branch) -> set[str]:
 def _resolve(known: list[str], argument: str | None) -> str | None:
     if argument is None:
         return None
-    from migrepo.engine.repository import _match_revision
+    from migrepo.engine.checks import match_revision
 
-    return _match_revision(known, argument)
+    return match_revision(known, argument)
 
 
 def _candidates(
@@ -229,12 +229,12 @@ def _branch(graph: nx.DiGraph, head: str, onto: str) -> _Branch:
 def _check_applied(run: Run, graph: nx.DiGraph, branches: list[_Branch]) -> None:
     """Add a reason to each branch with a revision applied to this database."""
     from migrepo.audit.verify import applied as ledger_applied
-    from migrepo.engine.commands import read_ledger
+    from migrepo.engine.log import read_ledger
     from migrepo.engine.repository import database_revisions
     from migrepo.graph import ancestors, node
 
     try:
-        current = database_revisions()
+        current = database_revisions(run)
         rows = read_ledger(run)
     except MigrepoError:
         raise

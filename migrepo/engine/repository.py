@@ -13,19 +13,10 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from migrepo.engine import drive
-from migrepo.engine.checks import check_rev_range
-from migrepo.engine.commands import (
-    XArgs,
-    get_config,
-    graph_of,
-    ledger_entries,
-    merge,
-    new_run,
-    read_ledger,
-    resolve_directory,
-    state,
-)
-from migrepo.errors import AppContextError, MigrepoError, UnknownRevision, UsageError
+from migrepo.engine.checks import check_rev_range, match_revision
+from migrepo.engine.commands import get_config, graph_of, merge, new_run
+from migrepo.engine.log import read_ledger
+from migrepo.errors import AppContextError, MigrepoError
 
 log = logging.getLogger("migrepo")
 
@@ -53,8 +44,8 @@ def graph_problem(directory: str | os.PathLike[str] | None = None) -> MigrepoErr
     return None
 
 
-def database_revisions() -> set[str]:
-    """The revisions the databases the app migrates are at, from their version tables.
+def database_revisions(run: Run) -> set[str]:
+    """The revisions the databases ``run``'s app migrates are at, from their version tables.
 
     Read with SQLAlchemy, without running env.py: the version table's name and
     schema are ``Migrate(...)``'s (``version_table``, ``version_table_schema``).
@@ -66,20 +57,18 @@ def database_revisions() -> set[str]:
     from functools import partial
 
     import sqlalchemy as sa
-    from flask import current_app
 
     from migrepo.db.io import run_on
-    from migrepo.db.ledger import DEFAULT_TABLE
 
-    current = state()
-    if current.db is None:
+    if run.db is None:
         raise AppContextError("Migrate was set up without a database: use `Migrate(app, db)`")
-    args = current.configure_args
+    args = run.configure_args
     schema = args.get("version_table_schema")
     table = sa.table(
         args.get("version_table") or "alembic_version", sa.column("version_num"), schema=schema
     )
-    ledger = current_app.config.get("MIGREPO_LEDGER_TABLE", DEFAULT_TABLE)
+    ledger = run.settings.ledger_table
+
     def read(connection: sa.Connection, *, default: bool) -> set[str]:
         inspector = sa.inspect(connection)
         if not default and not inspector.has_table(ledger, schema=schema):
@@ -89,17 +78,16 @@ def database_revisions() -> set[str]:
         return set(connection.scalars(sa.select(table.c.version_num)))
 
     found: set[str] = set()
-    for bind, engine in current.db.engines.items():
+    for bind, engine in run.db.engines.items():
         found |= run_on(engine, partial(read, default=bind is None))
     return found
 
 
-def revisions_in_range(directory: str | os.PathLike[str] | None, rev_range: str) -> list[str]:
+def revisions_in_range(run: Run, rev_range: str) -> list[str]:
     """The revision ids in an Alembic range such as ``ae1:head``, newest first."""
-
     check_rev_range(rev_range)
     base, _, head = rev_range.partition(":")
-    script = new_run(directory).script
+    script = run.script
     return [sc.revision for sc in script.walk_revisions(base or "base", head or "heads")]
 
 
@@ -151,7 +139,7 @@ def verify(directory: str | os.PathLike[str] | None = None, strict: bool = False
         subject.ledger_error = mask_passwords(str(exc).strip().splitlines()[0])
     else:
         try:
-            subject.database = database_revisions()
+            subject.database = database_revisions(run)
         except Exception:  # the ledger was read: a database error here is too rare to report
             subject.database = None
     return run_checks(subject)
@@ -319,53 +307,14 @@ def blame(
     by_revision = {found.record.revision: found for found in files if found.record is not None}
     if revisions:
         known = list(by_revision)
-        order = list(dict.fromkeys(_match_revision(known, rev) for rev in revisions))
+        order = list(dict.fromkeys(match_revision(known, rev) for rev in revisions))
     else:
         order = newest_first(build_graph([f.record for f in files if f.record is not None]))
     chosen = [by_revision[rev] for rev in order]
     return _git.blame(chosen, run.directory, version_locations(config))
 
 
-def _match_revision(known: Sequence[str], argument: str) -> str:
-    """The revision id ``argument`` names: the id itself, or a prefix of exactly one id."""
-
-    if argument in known:
-        return argument
-    matches = sorted(rev for rev in known if argument and rev.startswith(argument))
-    if not matches:
-        raise UnknownRevision(argument)
-    if len(matches) > 1:
-        raise UsageError(
-            f"revision prefix {argument!r} is ambiguous ({', '.join(matches)}): "
-            "give more characters"
-        )
-    return matches[0]
-
-
-def ledger_log(
-    directory: str | os.PathLike[str] | None = None,
-    limit: int | None = None,
-    revision: str | None = None,
-) -> list[dict[str, Any]]:
-    """What ``flask db log`` shows: ledger rows, newest first, at most ``limit``.
-
-    ``revision`` is a revision id or, as for :func:`blame`, a unique prefix of
-    one among the ids the ledger holds (the file may be gone). A prefix
-    that matches nothing gives no rows.
-    """
-    if revision is None:
-        return ledger_entries(limit)
-    rows = ledger_entries(revision=revision, prefix=True)
-    ids = {row["revision"] for row in rows}
-    if ids:
-        rows = [row for row in rows if row["revision"] == _match_revision(sorted(ids), revision)]
-    return rows[:limit] if limit is not None else rows
-
-
-def _shown_scripts(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs
-) -> list[Script]:
-    run = new_run(directory, x_arg=x_arg)
+def _shown_scripts(run: Run, revision: str) -> list[Script]:
     script = run.script
     target: Any = revision
     if revision == "current":
@@ -373,16 +322,7 @@ def _shown_scripts(
     return [sc for sc in script.get_revisions(target) if sc is not None]
 
 
-def shown_revisions(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
-) -> list[str]:
-    """The ids of the revisions ``show REVISION`` prints, in Alembic's order."""
-    return [sc.revision for sc in _shown_scripts(directory, revision, x_arg)]
-
-
-def shown_blame(
-    directory: str | os.PathLike[str] | None, revision: str, x_arg: XArgs = None
-) -> Blame:
+def shown_blame(run: Run, revision: str) -> Blame:
     """:func:`blame` of the revisions ``show REVISION`` prints, in Alembic's order.
 
     Reads only their files, not every revision file as :func:`blame` does.
@@ -392,36 +332,9 @@ def shown_blame(
     from migrepo.audit import gitrepo as _git
     from migrepo.store.reader import read_revision_file, version_locations
 
-    scripts = _shown_scripts(directory, revision, x_arg)
+    scripts = _shown_scripts(run, revision)
     files = [read_revision_file(Path(sc.path)) for sc in scripts]
     for found in files:
         if found.error is not None:
             raise found.error
-    locations = version_locations(get_config(directory))
-    return _git.blame(files, resolve_directory(directory), locations)
-
-
-def ledger_commits_missing(
-    directory: str | os.PathLike[str] | None, commits: Sequence[str]
-) -> tuple[tuple[str, ...], set[str]]:
-    """In a shallow clone: its boundary commits, and which of ``commits`` it lacks.
-
-    Outside a shallow clone, ``((), set())`` without starting git. Best effort:
-    when git cannot tell, nothing is missing.
-    """
-    from migrepo.audit import walk
-    from migrepo.audit.gitrepo import open_repo
-    from migrepo.errors import GitError
-
-    path = resolve_directory(directory)
-    boundary = walk.shallow_boundary_at(path)
-    if not boundary:
-        return (), set()
-    try:
-        repo = open_repo(path)
-        if repo is None:
-            return boundary, set()
-        with repo:
-            return boundary, walk.missing_commits(repo, commits)
-    except (GitError, OSError):
-        return boundary, set()
+    return _git.blame(files, run.directory, version_locations(run.config))

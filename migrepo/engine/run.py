@@ -4,7 +4,7 @@ A :class:`Run` is built once per command from ``app.extensions['migrate']``
 and the app config. It holds the Alembic Config, migrepo's ScriptDirectory,
 the engines, the ``MIGREPO_*`` settings, and the per-run hooks: the ledger
 recorder, the filter that hides the ledger table from autogenerate, and the
-transaction mode.
+transaction mode (:mod:`migrepo.engine.run_hooks`).
 
 The hooks never travel through a process-wide object. They sit in the run's
 ``config.attributes`` (Alembic's per-Config dictionary), and each
@@ -39,6 +39,7 @@ from migrepo.engine.checks import (
     check_repository,
     check_version_locations,
 )
+from migrepo.engine.run_hooks import HOOKS, Hooks
 from migrepo.errors import AppContextError, UsageError
 
 if TYPE_CHECKING:
@@ -50,9 +51,6 @@ if TYPE_CHECKING:
     from migrepo.db.ledger import Recorder
 
 XArgs = str | Sequence[str] | None
-
-# The key of the run's hooks in ``config.attributes``.
-HOOKS = "migrepo.hooks"
 
 # Alembic's module proxies (alembic.context, alembic.op) hold one context at a
 # time for the whole process: env.py runs take turns on them. Re-entrant, so a
@@ -79,75 +77,6 @@ def state() -> MigrateState:
             "create it with `Migrate(app, db)` or `migrate.init_app(app, db)`"
         )
     return found
-
-
-@dataclass
-class Hooks:
-    """What one run adds to every ``context.configure()`` call.
-
-    ``transaction_per_migration`` None leaves env.py's own value (or
-    Alembic's default) alone.
-    """
-
-    ledger_table: str | None = None
-    recorder: Recorder | None = None
-    transaction_per_migration: bool | None = None
-    # True when --single-transaction or MIGREPO_SINGLE_TRANSACTION chose the mode:
-    # it then wins over a value env.py passes; otherwise env.py's own value wins.
-    transaction_mode_given: bool = False
-    process_revision_directives: tuple[Callable[..., None], ...] = ()
-
-    def merge(self, kw: dict[str, Any]) -> dict[str, Any]:
-        """The keywords of one ``configure()`` call, with this run's hooks added."""
-        merged = dict(kw)
-        if self.ledger_table is not None:
-            merged["include_object"] = _hide_table(self.ledger_table, kw.get("include_object"))
-        if self.recorder is not None:
-            merged["on_version_apply"] = (*_as_tuple(kw.get("on_version_apply")), self.recorder)
-        if self.process_revision_directives:
-            merged["process_revision_directives"] = _chain_directives(
-                kw.get("process_revision_directives"), self.process_revision_directives
-            )
-        if self.transaction_per_migration is not None:
-            if self.transaction_mode_given:
-                merged["transaction_per_migration"] = self.transaction_per_migration
-            else:
-                merged.setdefault("transaction_per_migration", self.transaction_per_migration)
-        return merged
-
-
-def _as_tuple(value: Any) -> tuple[Any, ...]:
-    if value is None:
-        return ()
-    if callable(value):
-        return (value,)
-    return tuple(value)
-
-
-def _hide_table(
-    table_name: str, user_filter: Callable[..., bool] | None
-) -> Callable[..., bool]:
-    def include_object(
-        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-    ) -> bool:
-        if type_ == "table" and name == table_name:
-            return False
-        if user_filter is not None:
-            return user_filter(obj, name, type_, reflected, compare_to)
-        return True
-
-    return include_object
-
-
-def _chain_directives(
-    user: Callable[..., None] | None, ours: tuple[Callable[..., None], ...]
-) -> Callable[..., None]:
-    def process_revision_directives(context: Any, revision: Any, directives: Any) -> None:
-        for hook in (user, *ours):
-            if hook is not None:
-                hook(context, revision, directives)
-
-    return process_revision_directives
 
 
 @dataclass(frozen=True)
@@ -253,6 +182,8 @@ class Run:
 
         def configure_with_hooks(*args: Any, **options: Any) -> None:
             configure(*args, **hooks.merge(options))
+            for hook in hooks.after_configure:
+                hook(env.get_context())
 
         # env.py reaches this instance through alembic.context, whose functions
         # look the method up on the instance at each call: setting it here

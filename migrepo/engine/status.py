@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    pass
+    from migrepo.engine.run import Run
 
 Directory = str | os.PathLike[str] | None
 XArgs = str | Sequence[str] | None
@@ -145,20 +145,22 @@ class Status:
 def status(directory: Directory = None, x_arg: XArgs = None) -> Status:
     """The state of every revision of the migrations directory in the app's databases."""
     from migrepo import graph as g
-    from migrepo.engine.commands import get_config, ledger_entries
+    from migrepo.engine.commands import new_run
+    from migrepo.engine.log import read_ledger
     from migrepo.engine.repository import database_revisions
     from migrepo.store.reader import read_revision_files
 
-    files = read_revision_files(get_config(directory, x_arg=x_arg))
+    run = new_run(directory, x_arg=x_arg)
+    files = read_revision_files(run.config)
     for found in files:
         if found.error is not None:
             raise found.error
     G = g.build_graph(found.record for found in files if found.record is not None)
     blobs = {f.record.revision: f.blob for f in files if f.record is not None}
-    current = database_revisions()
+    current = database_revisions(run)
     ledger_error = None
     try:
-        rows = ledger_entries()
+        rows = read_ledger(run)
     except Exception as exc:  # best effort: the version table alone still tells a lot
         from migrepo._text import mask_passwords
 
@@ -171,7 +173,7 @@ def status(directory: Directory = None, x_arg: XArgs = None) -> Status:
         applied.update(g.ancestors(G, rev))
     latest = _latest_rows(rows)
     last_applied = _last_applied(rows)
-    transactional = _transactional_ddl()
+    transactional = _transactional_ddl(run)
     revisions = []
     for rev in reversed(g.newest_first(G)):
         info = g.node(G, rev)
@@ -281,11 +283,9 @@ def _last_applied(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _transactional_ddl() -> dict[str, bool]:
+def _transactional_ddl(run: Run) -> dict[str, bool]:
     """Bind name ('' for the default) -> whether a failed step rolls its DDL back."""
     from migrepo.engine.dirty import rolls_back_ddl
-    from migrepo.engine.run import state
 
-    db = state().db
-    engines = getattr(db, "engines", None) or {}
+    engines = getattr(run.db, "engines", None) or {}
     return {bind or "": rolls_back_ddl(engine) for bind, engine in engines.items()}

@@ -18,6 +18,8 @@ from migrepo.errors import DatabaseAhead
 if TYPE_CHECKING:
     import networkx as nx
 
+    from migrepo.engine.run import Run
+
 Directory = str | os.PathLike[str] | None
 
 FORMATS = ("text", "json", "dot", "mermaid")
@@ -43,36 +45,39 @@ def history(
     raises :class:`~migrepo.errors.DatabaseAhead` before anything is printed.
     """
     from migrepo import graph as g
+    from migrepo.engine import drive
 
+    run = _commands.new_run(directory, x_arg=x_arg)
     if not graph and output_format == "text":
         if indicate_current:
-            _check_database_in(_commands.revision_graph(directory), _database_revisions())
+            _check_database_in(_commands.graph_of(run.config), _database_revisions(run))
         from migrepo.engine.options import HistoryOptions
 
         _commands.history(
-            options=HistoryOptions(directory, rev_range, verbose, indicate_current, x_arg)
+            options=HistoryOptions(directory, rev_range, verbose, indicate_current, x_arg),
+            run=run,
         )
         return []
-    G = _commands.revision_graph(directory)
+    G = _commands.graph_of(run.config)
     order = g.newest_first(G)
     if rev_range is not None:
-        wanted = set(_repository.revisions_in_range(directory, rev_range))
+        wanted = set(_repository.revisions_in_range(run, rev_range))
         order = [rev for rev in order if rev in wanted]
     if output_format != "text":
         exporters = {"json": g.to_json, "dot": g.to_dot, "mermaid": g.to_mermaid}
         return [exporters[output_format](G, order)]
     current: set[str] = set()
     if indicate_current:
-        current = _commands.current_revisions(directory, x_arg)
+        current = drive.current_heads(run)
         _check_database_in(G, current)
     return list(g.render_graph(G, order=order, current=current, color=color, verbose=verbose))
 
 
-def _database_revisions() -> set[str]:
+def _database_revisions(run: Run) -> set[str]:
     """The database's revisions, or none when they cannot be read here: Alembic then
     reads them itself, and reports what is wrong."""
     try:
-        return _repository.database_revisions()
+        return _repository.database_revisions(run)
     except Exception:
         return set()
 
@@ -95,8 +100,9 @@ def show(
     """
     from migrepo.engine.options import ShowOptions
 
-    _commands.show(options=ShowOptions(directory, revision))
-    report = _repository.shown_blame(directory, revision, x_arg)
+    run = _commands.new_run(directory, x_arg=x_arg)
+    _commands.show(options=ShowOptions(directory, revision), run=run)
+    report = _repository.shown_blame(run, revision)
     lines = []
     for row in report.rows:
         which = f" ({row.revision})" if len(report.rows) > 1 else ""

@@ -1,0 +1,70 @@
+"""Revision files with real ``op.*`` bodies, for the sql and lint tests."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from tests.apps import Project
+
+OPS_REVISION = '''"""{message}
+
+Revision ID: {rev}
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+{downgrade}
+'''
+
+
+def write_ops(
+    proj: Project,
+    rev: str,
+    down: object,
+    upgrade: str,
+    downgrade: str = "raise NotImplementedError('one way')",
+    *,
+    name: str = "x",
+) -> Path:
+    """Write ``versions/<rev>_<name>.py`` whose upgrade() body is ``upgrade``."""
+    path = proj.migrations / "versions" / f"{rev}_{name}.py"
+    path.write_text(
+        OPS_REVISION.format(
+            message=rev,
+            rev=rev,
+            down=down,
+            upgrade=textwrap.indent(textwrap.dedent(upgrade).strip("\n"), "    "),
+            downgrade=textwrap.indent(textwrap.dedent(downgrade).strip("\n"), "    "),
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+USER_TABLE = """
+op.create_table(
+    "account",
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(50)),
+)
+"""
+
+
+def line_of(path: Path, text: str) -> int:
+    """The 1-based number of the first line of ``path`` containing ``text``."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")
