@@ -105,6 +105,11 @@ def test_wheel_ships_templates_and_cli(tmp_path: Path) -> None:
     assert "migrepo/cli/__init__.py" in names
     assert "migrepo/py.typed" in names
     assert not any(name.startswith("cli/") for name in names)
+    # The pytest plugin, and the entry point every pytest run loads it through.
+    assert "migrepo/testing/plugin.py" in names
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[pytest11]\nmigrepo = migrepo.testing.plugin" in text
 
 
 def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(
