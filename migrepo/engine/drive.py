@@ -39,7 +39,7 @@ def revision(
 
     from migrepo._compat import revision_environment
 
-    revision_context = _revision_context(
+    revision_context = new_revision_context(
         run,
         message=message,
         autogenerate=autogenerate,
@@ -61,12 +61,12 @@ def revision(
             "revision_environment is not configured does not make any sense"
         )
     if environment:
-        _fill(run, revision_context, autogenerate=autogenerate, sql=sql)
+        fill(run, revision_context, autogenerate=autogenerate, sql=sql)
     scripts = list(revision_context.generate_scripts())
     return scripts[0] if len(scripts) == 1 else scripts
 
 
-def _revision_context(run: Run, **command_args: Any) -> RevisionContext:
+def new_revision_context(run: Run, **command_args: Any) -> RevisionContext:
     """Alembic's ``RevisionContext`` for the run; ``command_args`` as ``command.revision``'s."""
     from alembic import autogenerate as autogen
 
@@ -84,7 +84,7 @@ def _revision_context(run: Run, **command_args: Any) -> RevisionContext:
     return autogen.RevisionContext(run.config, run.script, {**defaults, **command_args})
 
 
-def _fill(
+def fill(
     run: Run, revision_context: RevisionContext, *, autogenerate: bool, sql: bool
 ) -> None:
     """Run env.py to fill ``revision_context`` (from the model/database diff with
@@ -110,8 +110,8 @@ def check(run: Run) -> None:
     from migrepo._compat import diffs_detected
 
     config = run.config
-    revision_context = _revision_context(run, autogenerate=True)
-    _fill(run, revision_context, autogenerate=True, sql=False)
+    revision_context = new_revision_context(run, autogenerate=True)
+    fill(run, revision_context, autogenerate=True, sql=False)
     migration_script = revision_context.generated_revisions[-1]
     diffs: list[Any] = []
     for upgrade_ops in migration_script.upgrade_ops_list:

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
     from migrepo.engine.run import Run
 
-# The DDL and data methods of Alembic's DefaultImpl that ``op.*`` calls reach.
-KINDS = (
+# The schema-changing methods of Alembic's DefaultImpl that ``op.*`` calls reach...
+DDL_KINDS = (
     "add_column",
     "drop_column",
     "alter_column",
@@ -43,6 +43,10 @@ KINDS = (
     "rename_table",
     "create_index",
     "drop_index",
+)
+# ... and the others: data, and comments.
+KINDS = (
+    *DDL_KINDS,
     "execute",
     "bulk_insert",
     "create_table_comment",

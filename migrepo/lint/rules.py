@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from migrepo.lint.capture import Operation
+from migrepo.lint.capture import DDL_KINDS, Operation
 
 ALL = ("postgresql", "mysql", "mariadb", "sqlite")
 PG = ("postgresql",)
@@ -192,18 +192,7 @@ VOLATILE = (
     "nextval(",
     "txid_current(",
 )
-DDL = {
-    "add_column",
-    "drop_column",
-    "alter_column",
-    "add_constraint",
-    "drop_constraint",
-    "create_table",
-    "drop_table",
-    "rename_table",
-    "create_index",
-    "drop_index",
-}
+DDL = frozenset(DDL_KINDS)
 
 
 @dataclass

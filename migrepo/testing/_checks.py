@@ -207,33 +207,12 @@ def _model_match(state: _State) -> Outcome:
     skipped = _not_run(state, "model-match")
     if skipped is not None:
         return skipped
-    from alembic import autogenerate
+    from migrepo.engine import drive
 
     run = state.run()
     try:
-        context = autogenerate.RevisionContext(
-            run.config,
-            run.script,
-            dict(
-                message=None,
-                autogenerate=True,
-                sql=False,
-                head="head",
-                splice=False,
-                branch_label=None,
-                version_path=None,
-                rev_id=None,
-                depends_on=None,
-            ),
-        )
-
-        def compare(rev: Any, migration_context: Any) -> list[Any]:
-            context.run_autogenerate(rev, migration_context)
-            return []
-
-        run.run_env(
-            compare, as_sql=False, template_args=context.template_args, revision_context=context
-        )
+        context = drive.new_revision_context(run, autogenerate=True)
+        drive.fill(run, context, autogenerate=True, sql=False)
     finally:
         run.dispose()
     binds = list(state.urls)
