@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import git
+import jsonschema
 import pytest
 
 from tests.apps import Project
 from tests.lint_helpers import USER_TABLE, line_of, write_ops
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PLAIN_INDEX = 'op.create_index("ix_name", "account", ["name"])'
 SAFE = 'op.add_column("account", sa.Column("email", sa.String(20)))'
@@ -224,6 +227,9 @@ def test_text_groups_by_revision(base: Project) -> None:
 def test_json_shape(base: Project) -> None:
     write_ops(base, "r2", "r1", PLAIN_INDEX)
     _, found = lint_json(base, "r2", "--dialect", "postgresql")
+    schema = json.loads((ROOT / "docs" / "schemas" / "lint.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft7Validator(schema).validate(found)
     assert set(found) == {"dialect", "revisions", "findings"}
     keys = {
         "rule", "severity", "revision", "file", "line", "table", "column", "message",
@@ -236,8 +242,7 @@ def test_json_shape(base: Project) -> None:
 
 
 def test_sarif(base: Project, repo: git.Repo) -> None:
-    """The required structure of SARIF 2.1.0, checked by hand: the schema file is
-    not available offline here."""
+    """Valid SARIF 2.1.0 (the OASIS schema), with what code scanning reads from it."""
     path = write_ops(
         base,
         "r2",
@@ -250,6 +255,8 @@ def test_sarif(base: Project, repo: git.Repo) -> None:
     result = base.run("lint", "r2", "--dialect", "postgresql", "--format", "sarif")
     assert result.exit_code == 1
     log = json.loads(result.stdout)
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(log)
     assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-2.1.0.json")
     (run,) = log["runs"]
     driver = run["tool"]["driver"]
