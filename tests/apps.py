@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -175,3 +176,40 @@ def project(root: Path, url: str, **kwargs: Any) -> Iterator[Project]:
         yield proj
     finally:
         proj.close()
+
+
+_REVISION_FILE = '''"""{message}
+
+Revision ID: {rev}
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+{downgrade}
+'''
+
+
+def revision_text(
+    rev: str, down: str | tuple[str, ...] | None, upgrade: str = "pass", downgrade: str = "pass",
+    *, message: str | None = None,
+) -> str:
+    """A revision file whose upgrade() and downgrade() bodies are the given lines."""
+
+    def body(lines: str) -> str:
+        return textwrap.indent(textwrap.dedent(lines).strip("\n"), "    ")
+
+    return _REVISION_FILE.format(
+        message=message or rev, rev=rev, down=down,
+        upgrade=body(upgrade), downgrade=body(downgrade),
+    )

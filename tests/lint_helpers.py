@@ -2,31 +2,9 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-from tests.apps import Project
-
-OPS_REVISION = '''"""{message}
-
-Revision ID: {rev}
-"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{upgrade}
-
-
-def downgrade():
-{downgrade}
-'''
+from tests.apps import Project, revision_text
 
 
 def write_ops(
@@ -41,13 +19,7 @@ def write_ops(
     """Write ``versions/<rev>_<name>.py`` whose upgrade() body is ``upgrade``."""
     path = proj.migrations / "versions" / f"{rev}_{name}.py"
     path.write_text(
-        OPS_REVISION.format(
-            message=rev,
-            rev=rev,
-            down=down,
-            upgrade=textwrap.indent(textwrap.dedent(upgrade).strip("\n"), "    "),
-            downgrade=textwrap.indent(textwrap.dedent(downgrade).strip("\n"), "    "),
-        ),
+        revision_text(rev, down, upgrade, downgrade),
         encoding="utf-8",
     )
     return path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps import Project, project
+from tests.apps import Project, project, revision_text
 from tests.test_failures import FLASK_MIGRATE_ENV
 
 CREATE_USER = """\
@@ -32,27 +32,8 @@ DROP_NAME = """\
 INSERT_ROW = """\
     op.execute(sa.text('INSERT INTO "user" (id, name) VALUES (1, \\'first\\')'))"""
 
-REVISION = '''"""{rev}"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{upgrade}
-
-
-def downgrade():
-{downgrade}
-'''
-
-
 def revision(proj: Project, rev: str, down: str | None, upgrade: str, downgrade: str) -> None:
-    text = REVISION.format(rev=rev, down=down, upgrade=upgrade, downgrade=downgrade)
+    text = revision_text(rev, down, upgrade, downgrade)
     (proj.migrations / "versions" / f"{rev}_x.py").write_text(text, encoding="utf-8")
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.apps import project
+from tests.apps import project, revision_text
 from tests.pg import database_names
 
 pytest_plugins = ["pytester"]
@@ -84,25 +83,6 @@ else:
             context.run_migrations()
 """
 
-REVISION = '''\
-"""{message}"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{upgrade}
-
-
-def downgrade():
-{downgrade}
-'''
-
 R1 = (
     "create person",
     """op.create_table("person", sa.Column("id", sa.Integer, primary_key=True),
@@ -160,10 +140,7 @@ def write_project(root: Path, app_files: dict[str, str], *, r2_downgrade: str | 
     for rev, down, (message, upgrade, downgrade) in revisions:
         if rev == "r2" and r2_downgrade is not None:
             downgrade = r2_downgrade
-        text = REVISION.format(
-            message=message, rev=rev, down=down,
-            upgrade=textwrap.indent(upgrade, "    "), downgrade=textwrap.indent(downgrade, "    "),
-        )
+        text = revision_text(rev, down, upgrade, downgrade, message=message)
         (versions / f"{rev}_x.py").write_text(text, encoding="utf-8")
     if env is not None:
         (root / "migrations" / "env.py").write_text(env, encoding="utf-8")
