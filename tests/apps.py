@@ -17,22 +17,23 @@ from flask_sqlalchemy import SQLAlchemy
 
 from migrepo import Migrate
 
+# A revision file as the tests write it by hand; revision_text() fills it in.
 REVISION_FILE = '''"""{message}
 
 Revision ID: {rev}
 """
-revision = {rev!r}
+{imports}revision = {rev!r}
 down_revision = {down!r}
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    pass
+{upgrade}
 
 
 def downgrade():
-    pass
+{downgrade}
 '''
 
 
@@ -154,8 +155,7 @@ class Project:
     ) -> Path:
         """Write ``versions/<rev>_<name>.py`` by hand, as an editor or another tool would."""
         path = self.migrations / "versions" / f"{rev}_{name}.py"
-        message = rev if message is None else message
-        text = REVISION_FILE.format(rev=rev, down=down, message=message)
+        text = revision_text(rev, down, message=message, imports=False)
         path.write_text(text, encoding="utf-8")
         return path
 
@@ -178,38 +178,18 @@ def project(root: Path, url: str, **kwargs: Any) -> Iterator[Project]:
         proj.close()
 
 
-_REVISION_FILE = '''"""{message}
-
-Revision ID: {rev}
-"""
-from alembic import op
-import sqlalchemy as sa
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{upgrade}
-
-
-def downgrade():
-{downgrade}
-'''
-
-
 def revision_text(
-    rev: str, down: str | tuple[str, ...] | None, upgrade: str = "pass", downgrade: str = "pass",
-    *, message: str | None = None,
+    rev: str, down: object, upgrade: str = "pass", downgrade: str = "pass",
+    *, message: str | None = None, imports: bool = True,
 ) -> str:
-    """A revision file whose upgrade() and downgrade() bodies are the given lines."""
+    """A revision file whose upgrade() and downgrade() bodies are the given lines;
+    ``imports`` adds ``from alembic import op`` and ``import sqlalchemy as sa``."""
 
     def body(lines: str) -> str:
         return textwrap.indent(textwrap.dedent(lines).strip("\n"), "    ")
 
-    return _REVISION_FILE.format(
-        message=message or rev, rev=rev, down=down,
+    return REVISION_FILE.format(
+        message=rev if message is None else message, rev=rev, down=down,
+        imports="from alembic import op\nimport sqlalchemy as sa\n\n" if imports else "",
         upgrade=body(upgrade), downgrade=body(downgrade),
     )

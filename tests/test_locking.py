@@ -22,28 +22,9 @@ import sqlalchemy as sa
 
 from migrepo.db.lock import lock_key, lock_name, migration_lock, sqlite_lock_path
 from migrepo.errors import LockTimeout
-from tests.apps import Project, project
+from tests.apps import Project, project, revision_text
 
 WAITING = "Waiting for another migration run to finish"
-
-REVISION = '''"""{rev}"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{rev}"
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{upgrade}
-
-
-def downgrade():
-{downgrade}
-'''
-
 
 def add_revision(
     migrations: Path,
@@ -54,14 +35,8 @@ def add_revision(
     name: str = "step",
 ) -> Path:
     """Write ``versions/<rev>_<name>.py`` with the given function bodies (one statement a line)."""
-
-    def body(text: str) -> str:
-        return "\n".join(f"    {line}" for line in text.strip().splitlines())
-
     path = migrations / "versions" / f"{rev}_{name}.py"
-    path.write_text(
-        REVISION.format(rev=rev, down=down, upgrade=body(upgrade), downgrade=body(downgrade))
-    )
+    path.write_text(revision_text(rev, down, upgrade, downgrade))
     return path
 
 
